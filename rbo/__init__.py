@@ -1,0 +1,37 @@
+"""rbo: the Rolling Ball Optimizer, written once against the Python Array API.
+
+A ball of radius ``radius`` rolls on the graph of ``f``: its centre takes a descent step,
+then is projected back so that the ball touches the graph again. Wrinkles, noise and
+wells narrower than the ball cannot hold it.
+
+Examples
+--------
+>>> import numpy as np
+>>> import rbo
+>>> q = rbo.problems.quadratic
+>>> res = rbo.minimize(q, np.ones(3), jac=q.jac, radius=0.1)
+>>> res.success, bool(res.fun < 1e-10)
+(True, True)
+"""
+
+from . import problems as problems
+from ._minimize import METHODS as METHODS
+from ._minimize import minimize as minimize
+from ._projection import ProjStatus as ProjStatus
+from ._rolling_ball import RBO as RBO
+from ._rolling_ball import RBOState as RBOState
+from ._scipy import scipy_method as scipy_method
+from ._status import Status as Status
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "METHODS",
+    "RBO",
+    "ProjStatus",
+    "RBOState",
+    "Status",
+    "minimize",
+    "problems",
+    "scipy_method",
+]

@@ -1,0 +1,277 @@
+"""``rbo.minimize``: a plain loop over the solver protocol, returning scipy's result."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any
+
+from array_api_compat import array_namespace
+from scipy.optimize import OptimizeResult
+
+from ._objective import Objective
+from ._rolling_ball import RBO
+from ._solver import Solver
+from ._status import Status
+from ._termination import Best, Tolerances, check
+from ._validation import as_start, check_count, check_tolerance
+
+__all__ = ["METHODS", "make_solver", "minimize"]
+
+#: Methods of :func:`minimize` by name: each a solver class configured by keywords.
+METHODS: dict[str, Callable[..., Solver[Any]]] = {"rbo": RBO}
+
+
+def make_solver(method: str | Solver[Any], options: dict[str, Any]) -> Solver[Any]:
+    """The solver for ``method`` configured by ``options``; unknown options are an error."""
+    if not isinstance(method, str):
+        if options:
+            raise TypeError(
+                f"options {sorted(options)} were given with a solver instance; "
+                "configure the solver itself"
+            )
+        return method
+    try:
+        factory = METHODS[method.lower()]
+    except KeyError:
+        raise ValueError(f"unknown method {method!r}; known: {sorted(METHODS)}") from None
+    if dataclasses.is_dataclass(factory):
+        known = {f.name for f in dataclasses.fields(factory)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise TypeError(
+                f"unknown option(s) {unknown} for method {method!r}; known: {sorted(known)}"
+            )
+    return factory(**options)
+
+
+def minimize(
+    fun: Callable[..., Any],
+    x0: Any,
+    args: Any = (),
+    jac: Callable[..., Any] | str | bool | None = None,
+    *,
+    method: str | Solver[Any] = "rbo",
+    maxiter: int = 1000,
+    maxfev: int | None = None,
+    tol: float | None = None,
+    gtol: float | None = None,
+    xtol: float | None = None,
+    ftol: float | None = None,
+    patience: int | None = 100,
+    callback: Callable[..., Any] | None = None,
+    return_trajectory: bool = False,
+    **options: Any,
+) -> OptimizeResult:
+    r"""Minimise a scalar function with the Rolling Ball Optimizer.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x, *args) -> float``, or ``(float, gradient)`` when ``jac=True``. ``x`` is
+        an array of ``x0``'s namespace and device; return a Python float or a 0-d array
+        of that namespace.
+    x0 : array_like, shape (n,)
+        Start. NumPy, CuPy, torch, JAX and array-api-strict arrays are used as they are
+        (the result comes back in the same namespace, on the same device, in the same
+        floating dtype); lists and numbers become NumPy arrays; integers become the
+        default floating dtype.
+    args : tuple
+        Extra arguments passed to ``fun`` and ``jac``.
+    jac : callable, True, None, '2-point' or '3-point'
+        Gradient: ``jac(x, *args)``; ``True`` if ``fun`` returns ``(f, g)``; otherwise
+        forward (``None``, ``'2-point'``) or central (``'3-point'``) finite
+        differences, whose calls of ``fun`` count in ``nfev``.
+    method : str or solver
+        ``"rbo"`` (default) or another name in :data:`rbo.METHODS`, or a configured
+        solver instance.
+    maxiter : int
+        Maximum number of steps.
+    maxfev : int, optional
+        Maximum number of calls of ``fun``, checked between steps (a step may use
+        several).
+    tol : float, optional
+        Sets ``gtol`` and ``xtol`` where they are not given.
+    gtol : float
+        Stop when :math:`\|\nabla f(x)\| \le` ``gtol`` (default 1e-6).
+    xtol : float
+        Stop when a step moves less than ``xtol * (1 + |x|)`` (default 1e-10).
+    ftol : float
+        An improvement of the best value by more than ``ftol * max(1, |f|)`` counts as
+        progress (default 1e-10).
+    patience : int or None
+        Stop (status 4, a success) after this many steps without progress; ``None``
+        never stops for that.
+    callback : callable, optional
+        Called after each step as ``callback(intermediate_result)`` when its only
+        parameter has that name (an ``OptimizeResult`` with ``x``, ``fun``, ``jac``,
+        ``nit``, ``nfev`` and, for RBO, ``center``, ``radius``, ``lr``,
+        ``proj_residual``), else as ``callback(xk)``. Raising ``StopIteration`` ends
+        the run with status 99.
+    return_trajectory : bool
+        Also return every contact point (and, for RBO, every centre) in
+        ``res.trajectory``.
+    **options
+        Options of the method. For ``"rbo"`` (see :class:`rbo.RBO`): ``radius``
+        (default 1.0), ``lr`` (default 0.1), either a number or a schedule ``k ->
+        value``; ``fscale`` (vertical unit, default 1.0); ``projection``
+        (``"gauss-newton"`` or ``"gd"``), ``proj_maxiter``, ``proj_rtol``,
+        ``proj_step``, ``max_halvings``, ``check_every``.
+
+    Returns
+    -------
+    res : scipy.optimize.OptimizeResult
+        ``x`` and ``fun`` are the best point found and its value (never worse than any
+        contact point visited), ``jac`` the gradient there; ``nit``, ``nfev``,
+        ``njev``, ``status`` (see :class:`rbo.Status`), ``success``, ``message``;
+        ``x_last`` and ``fun_last`` the final iterate; for RBO ``proj_residual``, the
+        last projection's :math:`\|\nabla D\|`; ``trajectory`` if asked for.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For bad input, naming it. An exception raised by ``fun`` propagates with the
+        best result so far attached as its ``rbo_result`` attribute.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import rbo
+    >>> from rbo.problems import rastrigin
+    >>> res = rbo.minimize(rastrigin, np.full(2, 2.2), jac=rastrigin.jac,
+    ...                    radius=1.0, lr=0.05, maxiter=300)
+    >>> bool(res.fun < rastrigin(np.full(2, 2.2)))
+    True
+    >>> res.x.dtype
+    dtype('float64')
+    """
+    x0 = as_start(x0)
+    array_namespace(x0)
+    if not isinstance(args, tuple):
+        args = (args,)
+    maxiter = check_count("maxiter", maxiter)
+    maxfev = check_count("maxfev", maxfev, minimum=1, allow_none=True)
+    patience = check_count("patience", patience, minimum=1, allow_none=True)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None; got {type(callback).__name__}")
+    defaults = Tolerances()
+    if tol is not None:
+        tol = check_tolerance("tol", tol)
+    tolerances = Tolerances(
+        gtol=_tolerance("gtol", gtol, tol, defaults.gtol),
+        xtol=_tolerance("xtol", xtol, tol, defaults.xtol),
+        ftol=_tolerance("ftol", ftol, None, defaults.ftol),
+        patience=patience,
+    )
+    solver = make_solver(method, options)
+    objective = Objective(fun, jac, args, x0)
+    notify = _wrap_callback(callback)
+
+    state = solver.init(objective, x0)
+    if not math.isfinite(float(state.f)):
+        raise ValueError(f"fun(x0) must be finite; got {float(state.f)}")
+    best = Best(state, tolerances.ftol)
+    path = [state] if return_trajectory else None
+    status = check(state, best, tolerances)
+    while status is None:
+        if state.nit >= maxiter:
+            status = Status.MAXITER
+            break
+        if maxfev is not None and objective.nfev >= maxfev:
+            status = Status.MAXFEV
+            break
+        try:
+            state = solver.step(objective, state)
+        except (Exception, KeyboardInterrupt) as exc:
+            result = _result(best, state, objective, Status.ERROR, path)
+            result.message = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
+            exc.rbo_result = result  # type: ignore[union-attr]
+            exc.add_note("rbo: the best point found so far is in this exception's .rbo_result")
+            raise
+        status = solver.terminate(state)
+        if status is not None:
+            break
+        best.update(state)
+        if path is not None:
+            path.append(state)
+        if notify is not None:
+            try:
+                notify(state, objective)
+            except StopIteration:
+                status = Status.CALLBACK
+                break
+        status = check(state, best, tolerances)
+    return _result(best, state, objective, status, path)
+
+
+def _tolerance(name: str, value: float | None, tol: float | None, default: float) -> float:
+    if value is None:
+        return default if tol is None else tol
+    return check_tolerance(name, value)
+
+
+def _wrap_callback(callback: Callable[..., Any] | None) -> Callable[[Any, Objective], None] | None:
+    if callback is None:
+        return None
+    try:
+        params = list(inspect.signature(callback).parameters)
+    except (TypeError, ValueError):
+        params = []
+    if params == ["intermediate_result"]:
+        return lambda state, objective: callback(
+            intermediate_result=_intermediate(state, objective)
+        )
+    return lambda state, objective: callback(state.x)
+
+
+def _intermediate(state: Any, objective: Objective) -> OptimizeResult:
+    res = OptimizeResult(
+        x=state.x, fun=float(state.f), jac=state.g, nit=state.nit, nfev=objective.nfev
+    )
+    if hasattr(state, "residual"):
+        res.update(
+            center=state.center,
+            radius=state.radius,
+            lr=state.lr,
+            proj_residual=float(state.residual),
+        )
+    return res
+
+
+def _result(
+    best: Best, state: Any, objective: Objective, status: Status, path: list[Any] | None
+) -> OptimizeResult:
+    res = OptimizeResult(
+        x=best.x,
+        fun=best.value,
+        jac=best.g,
+        nit=state.nit,
+        nfev=objective.nfev,
+        njev=objective.njev,
+        status=int(status),
+        success=status.success,
+        message=status.message,
+        x_last=state.x,
+        fun_last=float(state.f),
+        best_nit=best.nit,
+    )
+    if hasattr(state, "residual"):
+        res.proj_residual = float(state.residual)
+    if path is not None:
+        res.trajectory = _trajectory(path)
+    return res
+
+
+def _trajectory(path: list[Any]) -> OptimizeResult:
+    xp = array_namespace(path[0].x)
+    out = OptimizeResult(
+        x=xp.stack([s.x for s in path]),
+        fun=xp.stack([s.f for s in path]),
+    )
+    if hasattr(path[0], "center"):
+        centers = [s.center for s in path]
+        out.center_x = xp.stack([c[0] for c in centers])
+        out.center_y = xp.stack([c[1] for c in centers])
+    return out

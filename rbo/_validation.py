@@ -1,0 +1,83 @@
+"""Checks of user input that fail early, with messages that name the problem."""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Any
+
+import array_api_compat
+from array_api_compat import array_namespace
+from array_api_compat import device as device_of
+
+from ._arrays import Array
+from .backends import host_namespace
+
+__all__ = ["as_start", "check_count", "check_tolerance"]
+
+
+def as_start(x0: Any, /, *, batched: bool = False) -> Array:
+    """``x0`` as a real floating array of its own namespace, 1-D (2-D when batched).
+
+    Integer input becomes the namespace's default floating dtype; float32 stays float32.
+    Lists, tuples and numbers become NumPy arrays.
+    """
+    if not array_api_compat.is_array_api_obj(x0) or isinstance(x0, bool | int | float):
+        try:
+            x0 = host_namespace().asarray(x0)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"x0 must be an array or a sequence of numbers; got {x0!r}") from exc
+    xp = array_namespace(x0)
+    dtype = x0.dtype
+    if xp.isdtype(dtype, "bool"):
+        raise TypeError("x0 must be real floating or integer; got dtype bool")
+    if xp.isdtype(dtype, "complex floating"):
+        raise TypeError(f"x0 must be real; got complex dtype {dtype}")
+    if xp.isdtype(dtype, "integral"):
+        x0 = xp.astype(x0, _default_float(xp, x0))
+    elif not xp.isdtype(dtype, "real floating"):
+        raise TypeError(f"x0 must be a real floating array; got dtype {dtype}")
+    want = 2 if batched else 1
+    if x0.ndim == 0 and not batched:
+        x0 = xp.reshape(x0, (1,))
+    if x0.ndim != want:
+        shape = "(m, n)" if batched else "(n,)"
+        raise ValueError(f"x0 must have shape {shape}; got shape {tuple(x0.shape)}")
+    if x0.shape[-1] == 0 or (batched and x0.shape[0] == 0):
+        raise ValueError(f"x0 must not be empty; got shape {tuple(x0.shape)}")
+    finite = xp.isfinite(x0)
+    if not bool(xp.all(finite)):
+        bad = int(xp.argmax(xp.astype(~xp.reshape(finite, (-1,)), xp.int32)))
+        raise ValueError(f"x0 must be finite; entry {bad} (flat index) is NaN or inf")
+    return x0
+
+
+def _default_float(xp: Any, x: Array) -> Any:
+    try:
+        return xp.__array_namespace_info__().default_dtypes(device=device_of(x))["real floating"]
+    except AttributeError:
+        return xp.float64
+
+
+def check_count(name: str, value: Any, *, minimum: int = 0, allow_none: bool = False) -> int | None:
+    """An integer option (``maxiter``, ``maxfev``, ...) or a TypeError/ValueError naming it."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be an integer; got {value!r}") from exc
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return value
+
+
+def check_tolerance(name: str, value: Any) -> float:
+    """A non-negative finite tolerance, as a float."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a non-negative number; got {value!r}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be finite and >= 0; got {value!r}")
+    return float(value)

@@ -1,0 +1,670 @@
+"""Test landscapes with analytic gradients, for any array API namespace.
+
+Every problem is a :class:`Problem`: ``problem.value_and_grad(x)`` maps ``x`` of shape
+``(..., n)`` to the value ``f`` of shape ``(...)`` and the gradient ``g`` of shape
+``(..., n)``, in the namespace, dtype and device of ``x`` (NumPy, array-api-strict, PyTorch,
+CuPy, ...). Leading axes are a batch.
+
+Fixed landscapes: ``quadratic``, ``rosenbrock``, ``rastrigin``, ``ackley``, ``griewank`` and
+``levy`` (standard forms, boxes and minima). Parametrised ones are factories returning a
+:class:`Problem`: ``weierstrass``, ``wrinkled_bowl``, ``riemann``, ``gaussian_wells`` and
+``noisy_regression``. ``PROBLEMS`` holds every problem by name with default parameters;
+``get(name, **kwargs)`` builds one with other parameters.
+
+Examples
+--------
+>>> import numpy as np
+>>> from rbo import problems
+>>> f, g = problems.rastrigin.value_and_grad(np.zeros((4, 3)))
+>>> f.shape, g.shape
+((4,), (4, 3))
+>>> float(problems.rosenbrock(np.array([1.0, 1.0, 1.0])))
+0.0
+>>> problems.rosenbrock.minimum(3)
+([1.0, 1.0, 1.0], 0.0)
+>>> bowl = problems.get("wrinkled_bowl", eps=0.5, omega=10.0)
+>>> argmin, fmin = bowl.minimum(2)
+>>> [round(t, 4) for t in argmin], round(fmin, 4)
+([1.0976, 1.0976], -0.9903)
+"""
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import array_api_compat
+from array_api_compat import array_namespace
+
+__all__ = [
+    "PROBLEMS",
+    "Problem",
+    "RegressionProblem",
+    "ackley",
+    "gaussian_wells",
+    "get",
+    "griewank",
+    "levy",
+    "noisy_regression",
+    "quadratic",
+    "rastrigin",
+    "riemann",
+    "rosenbrock",
+    "weierstrass",
+    "wrinkled_bowl",
+]
+
+Array: TypeAlias = Any
+ValueAndGrad: TypeAlias = Callable[[Array], tuple[Array, Array]]
+
+_TAU = 2.0 * math.pi
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """A test landscape: value with analytic gradient, search box and known minimum.
+
+    Parameters
+    ----------
+    name : str
+        Registry name, also used in error messages.
+    value_and_grad : callable
+        ``x -> (f, g)``: for ``x`` of shape ``(..., n)``, the value of shape ``(...)`` and
+        the gradient of shape ``(..., n)``, in the namespace, dtype and device of ``x``.
+    lower, upper : float
+        The standard search box ``[lower, upper]**n``.
+    fmin : float, callable or None
+        Global minimum value; a callable ``n -> float`` where it depends on ``n``; None if
+        unknown. :meth:`minimum` resolves both forms.
+    argmin : callable or None
+        ``n -> list[float]``, a global minimiser in dimension ``n``; None if unknown.
+    ndim : int or None
+        The dimension ``n`` when the problem has a fixed one.
+    min_ndim : int
+        The smallest ``n`` the problem is defined for.
+    basin_radius : float or None
+        Distance from ``argmin`` within which a point counts as having reached the global
+        basin (for success rates); each problem's source says how it was chosen. None where
+        no radius is meaningful.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rbo.problems import Problem
+    >>> def sphere(x):
+    ...     return (x * x).sum(axis=-1), 2.0 * x
+    >>> p = Problem(name="sphere", value_and_grad=sphere, lower=-1.0, upper=1.0,
+    ...             fmin=0.0, argmin=lambda n: [0.0] * n)
+    >>> float(p(np.array([1.0, 2.0])))
+    5.0
+    >>> p.jac(np.array([1.0, 2.0]))
+    array([2., 4.])
+    >>> p.minimum(2)
+    ([0.0, 0.0], 0.0)
+    """
+
+    name: str
+    value_and_grad: ValueAndGrad
+    lower: float
+    upper: float
+    fmin: float | Callable[[int], float] | None = None
+    argmin: Callable[[int], list[float]] | None = None
+    ndim: int | None = None
+    min_ndim: int = 1
+    basin_radius: float | None = None
+
+    def __call__(self, x: Array) -> Array:
+        """Value ``f(x)`` (computed with the gradient; call ``value_and_grad`` for both)."""
+        return self.value_and_grad(x)[0]
+
+    def jac(self, x: Array) -> Array:
+        """Gradient ``∇f(x)``, of the shape of ``x``."""
+        return self.value_and_grad(x)[1]
+
+    def minimum(self, n: int) -> tuple[list[float] | None, float | None]:
+        """Global minimiser (or None) and minimum value (or None) in dimension ``n``."""
+        _check_n(self.name, n, self.ndim, self.min_ndim)
+        fmin = self.fmin(n) if callable(self.fmin) else self.fmin
+        return (None if self.argmin is None else self.argmin(n)), fmin
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegressionProblem(Problem):
+    """A :class:`Problem` fitted to data, which also records the data and true parameters.
+
+    Parameters
+    ----------
+    true_params : tuple of float
+        The parameters the clean data were generated with.
+    t, y : tuple of float
+        The sample abscissae and noisy observations.
+    """
+
+    true_params: tuple[float, ...]
+    t: tuple[float, ...]
+    y: tuple[float, ...]
+
+
+def _check_n(name: str, n: int, ndim: int | None, min_ndim: int) -> None:
+    if ndim is not None and n != ndim:
+        raise ValueError(f"{name}: needs n = {ndim} coordinates, got n = {n}")
+    if n < min_ndim:
+        raise ValueError(f"{name}: needs n >= {min_ndim} coordinates, got n = {n}")
+
+
+def _landscape(
+    name: str, *, ndim: int | None = None, min_ndim: int = 1, cls: type = Problem, **fields
+) -> Callable[[Callable[[Array, Any], tuple[Array, Array]]], Problem]:
+    """Decorator turning ``body(x, xp) -> (f, g)`` into a validated :class:`Problem`."""
+
+    def build(body: Callable[[Array, Any], tuple[Array, Array]]) -> Problem:
+        def value_and_grad(x: Array) -> tuple[Array, Array]:
+            xp = array_namespace(x)
+            if x.ndim == 0:
+                raise ValueError(f"{name}: x must have shape (..., n), got a 0-d array")
+            if not xp.isdtype(x.dtype, "real floating"):
+                raise TypeError(f"{name}: x must have a real floating dtype, got {x.dtype}")
+            _check_n(name, x.shape[-1], ndim, min_ndim)
+            return body(x, xp)
+
+        value_and_grad.__name__ = value_and_grad.__qualname__ = f"{name}_value_and_grad"
+        value_and_grad.__doc__ = body.__doc__
+        return cls(name=name, value_and_grad=value_and_grad, ndim=ndim, min_ndim=min_ndim, **fields)
+
+    return build
+
+
+def _asarray(xp: Any, values: Sequence, like: Array) -> Array:
+    return xp.asarray(values, dtype=like.dtype, device=array_api_compat.device(like))
+
+
+def _zeros(n: int) -> list[float]:
+    return [0.0] * n
+
+
+def _ones(n: int) -> list[float]:
+    return [1.0] * n
+
+
+def _cos_series(xp: Any, u: Any, terms: Sequence[tuple[float, float, float]]) -> tuple:
+    """``Σ A cos(ω u + φ)`` and its derivative in ``u``, over ``terms`` of ``(A, ω, φ)``.
+
+    ``xp`` is an array namespace, or the ``math`` module with ``u`` a float: the same code
+    evaluates the landscape on arrays and its 1-D part in pure Python.
+    """
+    value = slope = 0.0
+    for amp, freq, phase in terms:
+        arg = freq * u + phase
+        value = value + amp * xp.cos(arg)
+        slope = slope - amp * freq * xp.sin(arg)
+    return value, slope
+
+
+# ---------------------------------------------------------------------------------------
+# Pure-Python minimisation, run once per problem construction (no array library needed).
+
+
+def _descend(
+    fg: Callable[[list[float]], tuple[float, list[float]]],
+    x: list[float],
+    max_move: float,
+    *,
+    tol: float = 1e-13,
+    max_iter: int = 2000,
+) -> tuple[list[float], float]:
+    """Local minimiser of ``fg`` from ``x``: gradient descent, Barzilai-Borwein steps, Armijo.
+
+    Moves are capped at ``max_move`` so that the search stays in the basin it starts in.
+    """
+    f, g = fg(x)
+    lr = math.inf
+    for _ in range(max_iter):
+        gnorm = math.hypot(*g)
+        if gnorm <= tol:
+            break
+        lr = min(lr, max_move / gnorm)
+        while True:
+            y = [a - lr * b for a, b in zip(x, g, strict=True)]
+            fy, gy = fg(y)
+            if fy <= f - 1e-4 * lr * gnorm * gnorm:
+                break
+            lr *= 0.5
+            if lr * gnorm <= 1e-15 * (1.0 + math.hypot(*x)):
+                return x, f  # no decrease left that rounding can resolve: converged
+        s = [a - b for a, b in zip(y, x, strict=True)]
+        sd = sum(a * (b - c) for a, b, c in zip(s, gy, g, strict=True))
+        lr = sum(a * a for a in s) / sd if sd > 0.0 else math.inf
+        x, f, g = y, fy, gy
+    return x, f
+
+
+def _minimise_1d(
+    h: Callable[[float], tuple[float, float]],
+    lo: float,
+    hi: float,
+    step: float,
+    curvature: float,
+) -> tuple[float, float, float]:
+    """Global minimiser ``t*`` of ``h(t) -> (value, slope)`` on ``[lo, hi]``, ``h(t*)``, radius.
+
+    A grid of spacing ``step`` (a fraction of the shortest wiggle) is scanned. With
+    ``|h''| <= curvature``, the grid point nearest the global minimiser lies at most
+    ``curvature step² / 8`` above it, so only the grid's local minima that low are refined by
+    descent; the lowest is kept. The radius is the distance from ``t*`` to the nearest local
+    maximiser: under gradient flow the basin of ``t*`` ends there.
+    """
+    num = math.ceil((hi - lo) / step)
+    ts = [lo + (hi - lo) * i / num for i in range(num + 1)]
+    vs = [h(t)[0] for t in ts]
+
+    def grid_extrema(sign: float) -> list[int]:
+        return [
+            i
+            for i in range(1, num)
+            if sign * vs[i] <= sign * vs[i - 1] and sign * vs[i] < sign * vs[i + 1]
+        ]
+
+    def refine(i: int, sign: float) -> float:
+        def fg(z: list[float]) -> tuple[float, list[float]]:
+            value, slope = h(z[0])
+            return sign * value, [sign * slope]
+
+        return _descend(fg, [ts[i]], step)[0][0]
+
+    cutoff = min(vs) + curvature * step * step / 8.0
+    candidates = [i for i in grid_extrema(1.0) if vs[i] <= cutoff]
+    t_star = min((refine(i, 1.0) for i in candidates), key=lambda t: h(t)[0])
+    maxima = grid_extrema(-1.0)
+    left = [i for i in maxima if ts[i] < t_star]
+    right = [i for i in maxima if ts[i] > t_star]
+    nearest = left[-1:] + right[:1]
+    radius = min((abs(refine(i, -1.0) - t_star) for i in nearest), default=math.inf)
+    return t_star, h(t_star)[0], radius
+
+
+# ---------------------------------------------------------------------------------------
+# Fixed landscapes.
+
+
+@_landscape(
+    "quadratic", lower=-5.0, upper=5.0, fmin=0.0, argmin=_zeros, basin_radius=math.inf
+)  # convex: the whole space is the basin
+def quadratic(x: Array, xp: Any) -> tuple[Array, Array]:
+    """Sphere ``½‖x‖²``, minimum 0 at 0."""
+    # A new array, so that a caller may update the gradient in place without touching x.
+    return 0.5 * xp.sum(x * x, axis=-1), x * 1.0
+
+
+# For n >= 4 a second local minimum lies near (-1, 1, ..., 1), 1.99-2.10 away from the
+# global one (measured for n = 4..100): the radius is half that distance, rounded down.
+@_landscape(
+    "rosenbrock", min_ndim=2, lower=-5.0, upper=10.0, fmin=0.0, argmin=_ones, basin_radius=0.99
+)
+def rosenbrock(x: Array, xp: Any) -> tuple[Array, Array]:
+    """``Σ 100(x_{i+1} − x_i²)² + (1 − x_i)²``, minimum 0 at 1."""
+    a, b = x[..., :-1], x[..., 1:]
+    d = b - a * a
+    f = xp.sum(100.0 * d * d + (1.0 - a) ** 2, axis=-1)
+    zero = xp.zeros_like(x[..., :1])
+    # Term i depends on x_i and x_{i+1}: its two partial derivatives land one slot apart.
+    g = xp.concat([-400.0 * a * d - 2.0 * (1.0 - a), zero], axis=-1) + xp.concat(
+        [zero, 200.0 * d], axis=-1
+    )
+    return f, g
+
+
+# Separable: the per-coordinate function's nearest local maxima are at ±0.50251.
+@_landscape("rastrigin", lower=-5.12, upper=5.12, fmin=0.0, argmin=_zeros, basin_radius=0.5025)
+def rastrigin(x: Array, xp: Any) -> tuple[Array, Array]:
+    """``10n + Σ[x² − 10 cos 2πx]``, minimum 0 at 0."""
+    f = 10.0 * x.shape[-1] + xp.sum(x * x - 10.0 * xp.cos(_TAU * x), axis=-1)
+    return f, 2.0 * x + 10.0 * _TAU * xp.sin(_TAU * x)
+
+
+# Nearest critical point off the minimum: along a coordinate axis, 0.6178 away at n = 3,
+# farther for every other n (0.6731 at n = 1, 0.656 at n = 10, none below 1.5 from n = 30).
+@_landscape("ackley", lower=-32.768, upper=32.768, fmin=0.0, argmin=_zeros, basin_radius=0.6)
+def ackley(x: Array, xp: Any) -> tuple[Array, Array]:
+    """``−20 exp(−0.2 √(Σx²/n)) − exp(Σ cos 2πx / n) + 20 + e``, minimum 0 at 0."""
+    n = x.shape[-1]
+    r = xp.sqrt(xp.sum(x * x, axis=-1) / n)
+    e1 = xp.exp(-0.2 * r)
+    e2 = xp.exp(xp.sum(xp.cos(_TAU * x), axis=-1) / n)
+    f = 20.0 + math.e - 20.0 * e1 - e2
+    # ∂r/∂x = x / (n r) is bounded but 0/0 at x = 0: divide by a safe r there (x is 0 too),
+    # which gives the zero subgradient instead of NaN.
+    safe_r = xp.where(r > 0.0, r, xp.ones_like(r))
+    g = (4.0 / n) * xp.expand_dims(e1 / safe_r, axis=-1) * x + (_TAU / n) * xp.expand_dims(
+        e2, axis=-1
+    ) * xp.sin(_TAU * x)
+    return f, g
+
+
+# Nearest saddle: x_1 = π/2, x_2 = π/√2 (two cosines vanish), π√3/2 = 2.72 away. The basin
+# boundary through it bends inwards: gradient flow escapes from 2.69 (n = 2..5), and the
+# gradient points away from 0 everywhere within 2.6.
+@_landscape("griewank", lower=-600.0, upper=600.0, fmin=0.0, argmin=_zeros, basin_radius=2.6)
+def griewank(x: Array, xp: Any) -> tuple[Array, Array]:
+    """``1 + Σx²/4000 − Π cos(x_i/√i)``, minimum 0 at 0."""
+    root_i = xp.sqrt(
+        xp.arange(1, x.shape[-1] + 1, dtype=x.dtype, device=array_api_compat.device(x))
+    )
+    u = x / root_i
+    c = xp.cos(u)
+    p = xp.prod(c, axis=-1)
+    # Π_{i≠j} cos u_i = p / cos u_j, accurate to O(n eps): cos of a float is never exactly 0
+    # (π/2 is not representable), so the O(n) quotient replaces n products.
+    g = x / 2000.0 + xp.sin(u) / root_i * (xp.expand_dims(p, axis=-1) / c)
+    return 1.0 + xp.sum(x * x, axis=-1) / 4000.0 - p, g
+
+
+# Separable in w = 1 + (x - 1)/4 with three per-coordinate functions (first, middle, last);
+# the nearest local maximum of any of them is the middle one's, 0.8518 from x = 1.
+@_landscape("levy", lower=-10.0, upper=10.0, fmin=0.0, argmin=_ones, basin_radius=0.85)
+def levy(x: Array, xp: Any) -> tuple[Array, Array]:
+    """``sin²(πw₁) + Σ_{i<n}(wᵢ−1)²[1+10 sin²(πwᵢ+1)] + (wₙ−1)²[1+sin²(2πwₙ)]``, min 0 at 1."""
+    n = x.shape[-1]
+    w = 1.0 + (x - 1.0) / 4.0
+    index = xp.arange(n, device=array_api_compat.device(x))
+    is_last = index == n - 1
+    s_mid, s_two = xp.sin(math.pi * w + 1.0), xp.sin(_TAU * w)
+    # Coordinate i carries (wᵢ − 1)² times a wiggle factor: the middle one for i < n, the
+    # last one for i = n; choosing per coordinate keeps n = 1 right with no slicing.
+    factor = xp.where(is_last, 1.0 + s_two * s_two, 1.0 + 10.0 * s_mid * s_mid)
+    dfactor = xp.where(
+        is_last, _TAU * xp.sin(2.0 * _TAU * w), 10.0 * math.pi * xp.sin(2.0 * math.pi * w + 2.0)
+    )
+    wm1 = w - 1.0
+    head = xp.sin(math.pi * w[..., 0])
+    f = head * head + xp.sum(wm1 * wm1 * factor, axis=-1)
+    dhead = xp.where(index == 0, math.pi * s_two, xp.zeros_like(w))
+    return f, (2.0 * wm1 * factor + wm1 * wm1 * dfactor + dhead) / 4.0
+
+
+# ---------------------------------------------------------------------------------------
+# Parametrised landscapes.
+
+
+def weierstrass(a: float = 0.5, b: int = 3, k_max: int = 20) -> Problem:
+    """Weierstrass function, CEC form, minimum 0 at 0 on ``[-0.5, 0.5]^n``.
+
+    ``Σᵢ Σ_{k=0}^{k_max} aᵏ cos(2π bᵏ (xᵢ + 0.5)) − n Σₖ aᵏ cos(π bᵏ)``.
+
+    Parameters
+    ----------
+    a : float
+        Amplitude ratio, in (0, 1).
+    b : int
+        Frequency ratio, an odd integer, so that every ``cos(π bᵏ) = −1`` and each term is
+        non-negative with its minimum at 0.
+    k_max : int
+        Last term. At the standard 20 its frequencies reach ``2π 3²⁰ ≈ 2e10``: float32 cannot
+        resolve them (its values are then only accurate to about 1e-3), and finite differences
+        cannot check its gradient in float64.
+    """
+    if not 0.0 < a < 1.0 or b < 1 or b % 2 != 1 or k_max < 0:
+        raise ValueError("weierstrass: needs 0 < a < 1, an odd integer b >= 1 and k_max >= 0")
+    terms = [(a**k, _TAU * b**k, 0.0) for k in range(k_max + 1)]
+    # The per-coordinate value at x = 0, computed with the same floating-point arguments as
+    # the arrays use, so that f(0) is 0 to rounding.
+    offset = _cos_series(math, 0.5, terms)[0]
+
+    # Its highest term puts local minima about 3^-20 apart: no radius is a meaningful basin;
+    # judge success by value instead.
+    @_landscape("weierstrass", lower=-0.5, upper=0.5, fmin=0.0, argmin=_zeros)
+    def problem(x: Array, xp: Any) -> tuple[Array, Array]:
+        value, slope = _cos_series(xp, x + 0.5, terms)
+        return xp.sum(value, axis=-1) - x.shape[-1] * offset, slope
+
+    return problem
+
+
+def wrinkled_bowl(eps: float = 0.05, omega: float = 25.0) -> Problem:
+    """Wrinkled bowl ``½‖x − 1‖² + ε Σ sin(ω xᵢ)``: a bowl plus a bounded perturbation.
+
+    With ``|ε| ω > 1`` the wrinkles' slope beats the bowl's near its centre, so gradient
+    descent stops in one of many local minima (about ``|ε|ω²/π`` per coordinate: 10 with
+    the defaults, whose minimum for ``n = 10`` is about −0.484). The
+    problem is separable: its global minimiser is ``t*`` in every coordinate, the global
+    minimiser of ``h(t) = ½(t − 1)² + ε sin(ω t)`` (near 1, not at 1), found at construction
+    by a grid and descent in pure Python; ``fmin = n h(t*)``.
+
+    Parameters
+    ----------
+    eps : float
+        Wrinkle amplitude.
+    omega : float
+        Wrinkle angular frequency, positive.
+    """
+    if not omega > 0.0:
+        raise ValueError(f"wrinkled_bowl: omega must be positive, got {omega}")
+    terms = [(eps, omega, -0.5 * math.pi)]  # ε sin(ω t) = ε cos(ω t − π/2)
+
+    def h(t: float) -> tuple[float, float]:
+        value, slope = _cos_series(math, t, terms)
+        return 0.5 * (t - 1.0) ** 2 + value, (t - 1.0) + slope
+
+    # |h'(t)| >= |t − 1| − |ε|ω: every critical point lies within |ε|ω of 1.
+    reach = abs(eps) * omega + 1.0
+    t_star, h_star, radius = _minimise_1d(
+        h, 1.0 - reach, 1.0 + reach, _TAU / omega / 32, curvature=1.0 + abs(eps) * omega**2
+    )
+
+    # Separable: the ball of radius "distance to the nearest 1-D local maximum" lies in the
+    # product of the 1-D basins, i.e. in the global basin.
+    @_landscape(
+        "wrinkled_bowl",
+        lower=-5.0,
+        upper=5.0,
+        fmin=lambda n: n * h_star,
+        argmin=lambda n: [t_star] * n,
+        basin_radius=radius,
+    )
+    def problem(x: Array, xp: Any) -> tuple[Array, Array]:
+        value, slope = _cos_series(xp, x, terms)
+        u = x - 1.0
+        return xp.sum(0.5 * u * u + value, axis=-1), u + slope
+
+    return problem
+
+
+def riemann(n_terms: int = 10) -> Problem:
+    """Riemann's ("Weierstrass-like") function ``Σᵢ Σ_{k=1}^{N} sin(k² xᵢ) / k²``.
+
+    Its gradient is ``Σₖ cos(k² xᵢ)`` per coordinate. Each coordinate is 2π-periodic, so
+    ``argmin`` returns the global minimiser in ``[−π, π]`` (every shift by 2π is another);
+    it is found at construction by a grid and descent in pure Python
+    (cost grows as ``N³``); ``fmin = n h(t*)``.
+
+    Parameters
+    ----------
+    n_terms : int
+        Number of terms ``N``, at least 1.
+    """
+    if n_terms < 1:
+        raise ValueError(f"riemann: n_terms must be at least 1, got {n_terms}")
+    terms = [(1.0 / k**2, float(k**2), -0.5 * math.pi) for k in range(1, n_terms + 1)]
+
+    def h(t: float) -> tuple[float, float]:
+        return _cos_series(math, t, terms)
+
+    # Two periods, so that a minimiser near ±π has its neighbouring local maxima on the grid.
+    t_star, h_star, radius = _minimise_1d(
+        h,
+        -2.0 * math.pi,
+        2.0 * math.pi,
+        _TAU / n_terms**2 / 16,
+        curvature=sum(k * k for k in range(1, n_terms + 1)),
+    )
+    t_star = math.remainder(t_star, _TAU)
+
+    # Separable, as for the wrinkled bowl: the nearest 1-D local maximum bounds the basin.
+    @_landscape(
+        "riemann",
+        lower=-math.pi,
+        upper=math.pi,
+        fmin=lambda n: n * h_star,
+        argmin=lambda n: [t_star] * n,
+        basin_radius=radius,
+    )
+    def problem(x: Array, xp: Any) -> tuple[Array, Array]:
+        value, slope = _cos_series(xp, x, terms)
+        return xp.sum(value, axis=-1), slope
+
+    return problem
+
+
+def gaussian_wells(n_wells: int = 10, sigma: float = 0.1, seed: int = 0) -> Problem:
+    """Gaussian wells in a bowl, ``‖x‖² − Σᵢ exp(−‖x − mᵢ‖² / (2σ²))``, on ``[-3, 3]²``.
+
+    The centres ``mᵢ`` are drawn uniformly from ``[-3, 3]²`` with ``random.Random(seed)``.
+    The global minimum is found at construction: every local minimum lies in a well
+    (which holds one while the bowl's slope ``2‖m‖`` stays below the well's ``e^{-1/2}/σ``)
+    or in the bowl's own basin, so descents started at each centre and at the origin reach
+    them all; the lowest is kept.
+
+    Parameters
+    ----------
+    n_wells : int
+        Number of wells, at least 1.
+    sigma : float
+        Well width, positive.
+    seed : int
+        Seed of the centres.
+    """
+    if n_wells < 1 or not sigma > 0.0:
+        raise ValueError("gaussian_wells: needs n_wells >= 1 and sigma > 0")
+    rng = random.Random(seed)
+    centres = [(rng.uniform(-3.0, 3.0), rng.uniform(-3.0, 3.0)) for _ in range(n_wells)]
+    inv_var = 1.0 / sigma**2
+
+    def fg(p: list[float]) -> tuple[float, list[float]]:
+        x0, x1 = p
+        f, g0, g1 = x0 * x0 + x1 * x1, 2.0 * x0, 2.0 * x1
+        for m0, m1 in centres:
+            d0, d1 = x0 - m0, x1 - m1
+            e = math.exp(-0.5 * (d0 * d0 + d1 * d1) * inv_var)
+            f, g0, g1 = f - e, g0 + e * d0 * inv_var, g1 + e * d1 * inv_var
+        return f, [g0, g1]
+
+    minima = [_descend(fg, [m0, m1], sigma) for m0, m1 in [(0.0, 0.0), *centres]]
+    best, fbest = min(minima, key=lambda m: m[1])
+    others = [math.dist(best, m) for m, _ in minima if math.dist(best, m) > 1e-6]
+    # Half the distance to the nearest other local minimum, and no more than σ when the
+    # minimum sits in a well: a well's curvature changes sign σ from its centre, beyond
+    # which the bowl can pull a point out.
+    in_well = min(math.dist(best, m) for m in centres) < 2.0 * sigma
+    radius = min([0.5 * d for d in others] + ([sigma] if in_well else []), default=math.inf)
+
+    @_landscape(
+        "gaussian_wells",
+        ndim=2,
+        lower=-3.0,
+        upper=3.0,
+        fmin=fbest,
+        argmin=lambda n: list(best),
+        basin_radius=radius,
+    )
+    def problem(x: Array, xp: Any) -> tuple[Array, Array]:
+        d = xp.expand_dims(x, axis=-2) - _asarray(xp, centres, x)  # (..., n_wells, 2)
+        e = xp.exp(-0.5 * inv_var * xp.sum(d * d, axis=-1))
+        f = xp.sum(x * x, axis=-1) - xp.sum(e, axis=-1)
+        g = 2.0 * x + inv_var * xp.sum(xp.expand_dims(e, axis=-1) * d, axis=-2)
+        return f, g
+
+    return problem
+
+
+def noisy_regression(
+    n_samples: int = 50,
+    noise: float = 0.1,
+    seed: int = 0,
+    true_params: tuple[float, float] = (2.0, 1.5),
+) -> RegressionProblem:
+    """Fit ``θ₂ sin(θ₁ t)`` to noisy samples: mean squared residual over ``θ = (θ₁, θ₂)``.
+
+    The samples are ``yⱼ = θ*₂ sin(θ*₁ tⱼ) + noise·N(0, 1)`` at ``n_samples`` equally spaced
+    ``tⱼ`` in ``[0, 2π]``, drawn with ``random.Random(seed)``. The loss is multimodal in the
+    frequency θ₁. The noise moves the minimiser off ``true_params`` by an amount known only
+    statistically, so ``fmin`` and ``argmin`` are None.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of samples, at least 2.
+    noise : float
+        Standard deviation of the Gaussian noise.
+    seed : int
+        Seed of the noise.
+    true_params : tuple of float
+        ``(θ*₁, θ*₂)``, frequency and amplitude.
+    """
+    if n_samples < 2:
+        raise ValueError(f"noisy_regression: n_samples must be at least 2, got {n_samples}")
+    rng = random.Random(seed)
+    freq, amp = true_params
+    t = tuple(_TAU * j / (n_samples - 1) for j in range(n_samples))
+    y = tuple(amp * math.sin(freq * tj) + rng.gauss(0.0, noise) for tj in t)
+
+    @_landscape(
+        "noisy_regression",
+        ndim=2,
+        cls=RegressionProblem,
+        lower=0.0,
+        upper=5.0,
+        true_params=(float(freq), float(amp)),
+        t=t,
+        y=y,
+    )
+    def problem(x: Array, xp: Any) -> tuple[Array, Array]:
+        # The samples travel to x's device and dtype on every call: simple, and small.
+        tt, yy = _asarray(xp, t, x), _asarray(xp, y, x)
+        a, b = x[..., 0:1], x[..., 1:2]  # frequency and amplitude, kept as (..., 1)
+        s, c = xp.sin(a * tt), xp.cos(a * tt)
+        r = b * s - yy
+        g = xp.stack(
+            [xp.mean(2.0 * r * b * tt * c, axis=-1), xp.mean(2.0 * r * s, axis=-1)], axis=-1
+        )
+        return xp.mean(r * r, axis=-1), g
+
+    return problem
+
+
+# ---------------------------------------------------------------------------------------
+# Registry.
+
+_FACTORIES: dict[str, Callable[..., Problem]] = {
+    f.__name__: f for f in (weierstrass, wrinkled_bowl, riemann, gaussian_wells, noisy_regression)
+}
+
+PROBLEMS: dict[str, Problem] = {
+    p.name: p
+    for p in (
+        quadratic,
+        rosenbrock,
+        rastrigin,
+        ackley,
+        griewank,
+        levy,
+        *(factory() for factory in _FACTORIES.values()),
+    )
+}
+
+
+def get(name: str, **kwargs: Any) -> Problem:
+    """The problem called ``name``; keyword arguments go to its factory.
+
+    Examples
+    --------
+    >>> from rbo.problems import get
+    >>> get("riemann", n_terms=5).name
+    'riemann'
+    """
+    if name not in PROBLEMS:
+        raise ValueError(f"unknown problem {name!r}; choose from {sorted(PROBLEMS)}")
+    if not kwargs:
+        return PROBLEMS[name]
+    if name not in _FACTORIES:
+        raise TypeError(f"{name} takes no parameters, got {sorted(kwargs)}")
+    return _FACTORIES[name](**kwargs)

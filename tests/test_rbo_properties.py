@@ -1,0 +1,208 @@
+"""The paper's properties of RBO, checked on the implementation.
+
+- GD limit: with a vanishing radius and learning rate, an RBO step is a gradient step.
+- Linear ironing: on a tilted plane with wrinkles that trap gradient descent, a large ball
+  rolls down the plane.
+- Unreachable points: a well sharper than the ball cannot hold it still.
+- Projection: the Gauss-Newton default beats the reference fixed-step descent per
+  evaluation, and a diverging fixed-step projection is reported.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import Backend
+
+import rbo
+from rbo._geometry import descended_center
+from rbo._projection import ProjStatus, project
+from rbo.problems import rastrigin, rosenbrock
+
+
+def _rosenbrock_hessian(x: np.ndarray) -> np.ndarray:
+    a, b = x
+    return np.array([[2 - 400 * (b - 3 * a * a), -400 * a], [-400 * a, 200.0]])
+
+
+def _step_deviation(backend: Backend, x0: list[float], lr: float) -> float:
+    """Relative difference between one RBO step (radius 1e-8) and one gradient step."""
+    xp = backend.xp
+    solver = rbo.RBO(radius=1e-8, lr=lr)
+    state = solver.init(rosenbrock.value_and_grad, backend.asarray(x0))
+    after = solver.step(rosenbrock.value_and_grad, state)
+    d_rbo = np.asarray([float(v) for v in (after.x - state.x)])
+    d_gd = -lr * np.asarray([float(v) for v in state.g])
+    assert after.failure is None
+    del xp
+    return float(np.linalg.norm(d_rbo - d_gd) / np.linalg.norm(d_gd))
+
+
+@pytest.mark.parametrize("x0", [[0.01, 0.0], [0.5, 0.2], [-1.2, 1.0]])
+def test_small_radius_and_lr_step_is_a_gradient_step(backend: Backend, x0: list[float]) -> None:
+    assert _step_deviation(backend, x0, 1e-10) < 1e-6
+
+
+@pytest.mark.parametrize("x0", [[0.01, 0.0], [0.5, 0.2]])
+def test_gd_limit_deviation_is_the_curvature_correction(x0: list[float]) -> None:
+    """At radius -> 0 the step leaves GD by the bend of the graph under the lifted step:
+    relative deviation ~ lr * (g.H.g) / (2 (1 + |g|^2)), first order in lr."""
+    x = np.asarray(x0)
+    _, g = rosenbrock.value_and_grad(x)
+    predicted = 0.5 * abs(g @ _rosenbrock_hessian(x) @ g) / (1 + g @ g)
+    for lr in (1e-7, 1e-6, 1e-5):
+        measured = _step_deviation_numpy(x0, lr)
+        assert measured == pytest.approx(predicted * lr, rel=0.05)
+
+
+def _step_deviation_numpy(x0: list[float], lr: float) -> float:
+    from conftest import make_backend
+
+    return _step_deviation(make_backend("numpy", None), x0, lr)
+
+
+def _wrinkled_plane(a: np.ndarray, eps: float, omega: float):
+    def fg(x: np.ndarray) -> tuple[float, np.ndarray]:
+        return a @ x + eps * np.sum(np.sin(omega * x)), a + eps * omega * np.cos(omega * x)
+
+    return fg
+
+
+def test_large_ball_irons_out_wrinkles_that_trap_gradient_descent() -> None:
+    # eps * omega = 2 > |a_i|: every coordinate has local minima, so GD stops in one wrinkle.
+    a = np.array([0.5, 0.5])
+    eps, omega, lr = 0.1, 20.0, 0.02
+    fg = _wrinkled_plane(a, eps, omega)
+    period = 2 * math.pi / omega
+    # Start on wrinkle crests: the tangent ball there touches the landscape only there.
+    crest = np.full(2, 0.5 * math.pi / omega)
+    starts = [crest + period * np.array([i, j]) for i in (-1, 0, 2) for j in (-2, 1)]
+    for x0 in starts:
+        x = x0.copy()
+        for _ in range(1000):
+            x = x - lr * fg(x)[1]
+        assert np.linalg.norm(x - x0) < period  # gradient descent is trapped
+
+        solver = rbo.RBO(radius=1.0, lr=lr)
+        state = solver.init(fg, x0)
+        for _ in range(40):
+            state = solver.step(fg, state)
+        moved = state.x - x0
+        cosine = -(moved @ a) / (np.linalg.norm(moved) * np.linalg.norm(a))
+        assert cosine >= 0.99
+        assert np.linalg.norm(moved) > 3 * period
+
+
+def _sharp_beside_broad(depth: float = 0.3, width: float = 0.02, centre: float = 0.6):
+    def fg(x: np.ndarray) -> tuple[float, np.ndarray]:
+        bump = depth * np.exp(-(x**2) / (2 * width**2))
+        return float(np.sum(0.5 * (x - centre) ** 2 - bump)), (x - centre) + bump * x / width**2
+
+    sigma = depth / width**2 + 1.0  # curvature at the bottom of the sharp well
+    return fg, sigma, width
+
+
+def test_small_ball_settles_in_sharp_well() -> None:
+    fg, sigma, _ = _sharp_beside_broad()
+    res = rbo.minimize(fg, [0.005], jac=True, radius=0.1 / sigma, lr=1e-3, maxiter=2000)
+    # The sharp well's bottom, shifted by the broad well's slope.
+    bottom = rbo.minimize(fg, [0.0], jac=True, radius=1e-12, lr=1e-3, gtol=1e-12).x
+    assert res.success
+    assert abs(float(res.x_last[0] - bottom[0])) < 1e-5
+
+
+@pytest.mark.parametrize("factor", [4.0, 40.0])
+def test_ball_wider_than_sharp_well_never_settles_in_it(factor: float) -> None:
+    fg, sigma, _width = _sharp_beside_broad()
+    bottom = 0.0008  # within 1e-5 of the well's minimiser (see the test above)
+    res = rbo.minimize(
+        fg,
+        [0.005],
+        jac=True,
+        radius=factor / sigma,
+        lr=1e-3,
+        maxiter=300,
+        patience=None,
+        return_trajectory=True,
+    )
+    path = np.asarray(res.trajectory.x[-50:, 0])
+    steps = np.abs(np.diff(path))
+    # The contact point keeps jumping between the walls and never reaches the bottom.
+    assert np.min(np.abs(path - bottom)) > 20 * 1e-5
+    assert np.median(steps) > 1e-3
+    assert res.status == rbo.Status.MAXITER
+
+
+def test_ball_much_wider_than_sharp_well_leaves_it() -> None:
+    fg, sigma, width = _sharp_beside_broad()
+    res = rbo.minimize(
+        fg, [0.005], jac=True, radius=375 / sigma, lr=5e-3, maxiter=400, patience=None
+    )
+    assert abs(float(res.x_last[0])) > 3 * width
+
+
+def _residuals(fg, x0: np.ndarray, radius: float, lr: float, evals: int, steps: int = 30):
+    """Projection residuals of Gauss-Newton and of fixed-step gd (best of the reference
+    step sizes 1e-2 and 1e-3) for the same number of evaluations, along an RBO run."""
+    solver = rbo.RBO(radius=radius, lr=lr)
+    state = solver.init(fg, x0)
+    gn, gd = [], []
+    for _ in range(steps):
+        cx, cy = descended_center(state.x, state.f, state.g, radius, lr)
+        p = project(fg, state.x, state.f, state.g, cx, cy, maxiter=evals, rtol=0.0)
+        assert p.iters <= evals
+        gn.append(float(p.residual))
+        gd.append(
+            min(
+                float(
+                    project(
+                        fg,
+                        state.x,
+                        state.f,
+                        state.g,
+                        cx,
+                        cy,
+                        method="gd",
+                        maxiter=evals,
+                        step=h,
+                        rtol=0.0,
+                    ).residual
+                )
+                for h in (1e-2, 1e-3)
+            )
+        )
+        state = solver.step(fg, state)
+    return np.asarray(gn), np.asarray(gd)
+
+
+@pytest.mark.parametrize(
+    ("name", "x0", "radius"),
+    [
+        ("rosenbrock", np.array([-1.2, 1.0]), 1e-3),
+        ("rastrigin", np.linspace(-4.5, 4.0, 10), 2e-3),
+    ],
+)
+def test_gauss_newton_projection_beats_fixed_step_gd_per_evaluation(name, x0, radius) -> None:
+    fg = {"rosenbrock": rosenbrock, "rastrigin": rastrigin}[name].value_and_grad
+    gn, gd = _residuals(fg, x0, radius, 1e-3, evals=5)
+    assert np.mean(gn < gd) >= 0.9
+    assert np.median(gn / gd) < 1e-2
+
+
+def test_diverging_gd_projection_is_reported() -> None:
+    # The reference settings on Rastrigin (radius 1, h = 1e-3) violate h (1 + |g|^2) < 2.
+    x0 = np.linspace(-4.5, 4.0, 10)
+    res = rbo.minimize(
+        rastrigin, x0, jac=rastrigin.jac, radius=1.0, lr=1e-3, projection="gd", proj_step=1e-3
+    )
+    assert res.status == rbo.Status.PROJECTION_FAILED
+    assert not res.success
+    assert np.all(np.isfinite(res.x))
+    assert res.fun == pytest.approx(float(rastrigin(x0)))
+    cx, cy = descended_center(x0, *rastrigin.value_and_grad(x0)[:1], rastrigin.jac(x0), 1.0, 1e-3)
+    p = project(
+        rastrigin.value_and_grad, x0, *rastrigin.value_and_grad(x0), cx, cy, method="gd", step=1e-3
+    )
+    assert int(p.status) == ProjStatus.DIVERGED
