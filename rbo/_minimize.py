@@ -132,8 +132,9 @@ def minimize(
     Raises
     ------
     TypeError, ValueError
-        For bad input, naming it. An exception raised by ``fun`` propagates with the
-        best result so far attached as its ``rbo_result`` attribute.
+        For bad input, naming it. An exception raised by ``fun`` or ``callback`` during
+        the run propagates with the best result so far attached as its ``rbo_result``
+        attribute (status 7).
 
     Examples
     --------
@@ -184,26 +185,30 @@ def minimize(
             break
         try:
             state = solver.step(objective, state)
-        except (Exception, KeyboardInterrupt) as exc:
-            result = _result(best, state, objective, Status.ERROR, path)
-            result.message = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
-            exc.rbo_result = result  # type: ignore[union-attr]
-            exc.add_note("rbo: the best point found so far is in this exception's .rbo_result")
-            raise
-        status = solver.terminate(state)
-        if status is not None:
-            break
-        best.update(state)
-        if path is not None:
-            path.append(state)
-        if notify is not None:
-            try:
-                notify(state, objective)
-            except StopIteration:
-                status = Status.CALLBACK
+            status = solver.terminate(state)
+            if status is not None:
                 break
+            best.update(state)
+            if path is not None:
+                path.append(state)
+            if notify is not None:
+                try:
+                    notify(state, objective)
+                except StopIteration:
+                    status = Status.CALLBACK
+                    break
+        except (Exception, KeyboardInterrupt) as exc:
+            _attach(exc, _result(best, state, objective, Status.ERROR, path))
+            raise
         status = check(state, best, tolerances)
     return _result(best, state, objective, status, path)
+
+
+def _attach(exc: BaseException, result: OptimizeResult) -> None:
+    """Hand the best point found so far to whoever catches ``exc``."""
+    result.message = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
+    exc.rbo_result = result  # type: ignore[attr-defined]
+    exc.add_note("rbo: the best point found so far is in this exception's .rbo_result")
 
 
 def _tolerance(name: str, value: float | None, tol: float | None, default: float) -> float:

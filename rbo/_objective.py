@@ -43,7 +43,7 @@ class Objective:
         self.fun, self.jac, self.args = fun, jac, args
         self.xp = array_namespace(like)
         self.dtype, self.device = like.dtype, device_of(like)
-        self.value_shape = like.shape[:-1]
+        self.value_shape = tuple(like.shape[:-1])
         self.nfev = 0
         self.njev = 0
 
@@ -81,7 +81,7 @@ class Objective:
             raise TypeError(f"fun must return a real scalar; got {type(f).__name__}")
         if array_api_compat.is_array_api_obj(f):
             self._check_namespace(f, "fun")
-            if f.shape not in (self.value_shape, (*self.value_shape, 1)):
+            if tuple(f.shape) not in (self.value_shape, (*self.value_shape, 1)):
                 raise ValueError(
                     f"fun must return shape {self.value_shape} (a scalar per point); "
                     f"got shape {tuple(f.shape)}"

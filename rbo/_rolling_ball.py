@@ -186,8 +186,8 @@ class RBO:
                 cy,
                 method=self.projection,
                 maxiter=maxiter,
-                rtol=self.proj_rtol,
-                step=self.proj_step,
+                rtol=None if self.proj_rtol is None else float(self.proj_rtol),
+                step=float(self.proj_step),
                 check_every=self.check_every,
                 alpha=xp.minimum(2.0 * state.proj_alpha, 1.0),
             )

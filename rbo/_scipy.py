@@ -50,7 +50,8 @@ def scipy_method(
     """
     for name in _SCIPY_KEYWORDS & options.keys():
         value = options.pop(name)
-        if name in ("bounds", "constraints") and value not in (None, (), []):
+        given = value is not None and not (isinstance(value, tuple | list) and not value)
+        if name in ("bounds", "constraints") and given:
             warnings.warn(
                 f"rbo is unconstrained: {name} are ignored", OptimizeWarning, stacklevel=2
             )

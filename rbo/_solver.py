@@ -15,6 +15,7 @@ and the step-wise classes drive the same methods one batch at a time.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -55,7 +56,7 @@ def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
     """Reject a hyperparameter that is not a finite positive real (or a callable schedule)."""
     if callable(value):
         return
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a positive number or a callable schedule; got {value!r}")
     if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from typing import Any
 
@@ -76,7 +77,7 @@ def check_count(name: str, value: Any, *, minimum: int = 0, allow_none: bool = F
 
 def check_tolerance(name: str, value: Any) -> float:
     """A non-negative finite tolerance, as a float."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a non-negative number; got {value!r}")
     if not (math.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be finite and >= 0; got {value!r}")
