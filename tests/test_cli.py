@@ -94,7 +94,7 @@ def test_tiny_bench_writes_tables_whose_counts_match_its_runs(tmp_path, capsys):
         assert int(s["successes"]) == sum(r["success"] == "True" for r in mine)
     report = (out / "results.md").read_text()
     assert "python -m rbo bench --problems rastrigin gaussian_wells" in report
-    assert "| gaussian_wells | 2 |" in report and "rbo verdict" in report
+    assert "| gaussian_wells | 2 |" in report and "rbo vs local" in report
     assert "problem instances" in printed and not (out / "success.png").exists()
 
 

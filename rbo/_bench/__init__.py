@@ -11,10 +11,12 @@ from ._methods import BASELINES as BASELINES
 from ._methods import Method as Method
 from ._methods import default_methods as default_methods
 from ._methods import method as method
+from ._report import LOCAL_METHODS as LOCAL_METHODS
 from ._report import details_table as details_table
 from ._report import evaluation_grid as evaluation_grid
 from ._report import headline_table as headline_table
 from ._report import plot_success as plot_success
+from ._report import provenance as provenance
 from ._report import tally as tally
 from ._report import verdict as verdict
 from ._report import write_csv as write_csv

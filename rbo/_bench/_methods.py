@@ -134,28 +134,31 @@ class Method:
         _RUNNERS[self.runner](obj, x0, lower, upper, seed, budget, dict(self.options))
 
 
-def method(label: str, **options: Any) -> Method:
+def method(name: str, *, label: str | None = None, **options: Any) -> Method:
     """A :class:`Method` by name: ``"rbo"`` or another solver of :data:`rbo.METHODS`,
     ``"L-BFGS-B"``, ``"BFGS"``, ``"CG"``, ``"basinhopping"`` or ``"dual_annealing"``;
-    ``options`` go to the method (e.g. ``radius`` and ``lr`` for rbo).
+    ``options`` go to the method (e.g. ``radius`` and ``lr`` for rbo); ``label`` names it in
+    reports (default: ``name``).
 
     Examples
     --------
-    >>> method("rbo", radius=0.3).options
-    (('solver', 'rbo'), ('radius', 0.3))
+    >>> m = method("rbo", label="rbo r=0.3", radius=0.3)
+    >>> m.label, m.options
+    ('rbo r=0.3', (('solver', 'rbo'), ('radius', 0.3)))
     >>> method("simplex")
     Traceback (most recent call last):
     ...
     ValueError: unknown method 'simplex'; known: ...
     """
-    if label in SOLVERS:
-        return Method(label, "rbo", (("solver", label), *options.items()))
-    if label in ("L-BFGS-B", "BFGS", "CG"):
-        return Method(label, "scipy", (("solver", label), *options.items()))
-    if label in ("basinhopping", "dual_annealing"):
-        return Method(label, label, tuple(options.items()))
+    label = name if label is None else label
+    if name in SOLVERS:
+        return Method(label, "rbo", (("solver", name), *options.items()))
+    if name in ("L-BFGS-B", "BFGS", "CG"):
+        return Method(label, "scipy", (("solver", name), *options.items()))
+    if name in ("basinhopping", "dual_annealing"):
+        return Method(label, name, tuple(options.items()))
     known = [*SOLVERS, "L-BFGS-B", "BFGS", "CG", "basinhopping", "dual_annealing"]
-    raise ValueError(f"unknown method {label!r}; known: {known}")
+    raise ValueError(f"unknown method {name!r}; known: {known}")
 
 
 #: The baselines of the paper, compared whenever rbo provides them.

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime
 import math
-from collections.abc import Sequence
+import os
+import platform
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
+from ._methods import BASELINES
 from ._suite import Run, Summary, success_curve
 
 __all__ = [
+    "LOCAL_METHODS",
     "details_table",
     "evaluation_grid",
     "headline_table",
     "plot_success",
+    "provenance",
     "tally",
     "verdict",
     "write_csv",
@@ -35,8 +41,16 @@ def _instances(summaries: Sequence[Summary]) -> dict[tuple[str, int], list[Summa
     return rows
 
 
-def verdict(row: Sequence[Summary], reference: str = "rbo") -> str:
-    """How ``reference`` fared on one problem instance against the best other method.
+#: Methods that follow one path downhill from the start: rbo's natural rivals. The global
+#: searchers (basinhopping, dual_annealing) restart and sample the box.
+LOCAL_METHODS = frozenset({"L-BFGS-B", "BFGS", "CG", *BASELINES})
+
+
+def verdict(
+    row: Sequence[Summary], reference: str = "rbo", among: Collection[str] | None = None
+) -> str:
+    """How ``reference`` fared on one problem instance against the best other method
+    (of those named in ``among``, if given).
 
     Methods are ranked by success rate, then by median gap (gaps within 1 % or 1e-8 of
     each other are equal). Returns ``"wins"``, ``"ties"`` or ``"loses to <method>"``.
@@ -50,9 +64,11 @@ def verdict(row: Sequence[Summary], reference: str = "rbo") -> str:
     'loses to BFGS'
     >>> verdict([S("rbo", 5, 0.1), S("BFGS", 5, 0.1001)])
     'ties'
+    >>> verdict([S("rbo", 5, 0.1), S("BFGS", 4, 0.0), S("basinhopping", 9, 0.0)], among={"BFGS"})
+    'wins'
     """
     ref = next((s for s in row if s.method == reference), None)
-    others = [s for s in row if s.method != reference]
+    others = [s for s in row if s.method != reference and (among is None or s.method in among)]
     if ref is None or not others:
         return ""
     best = max(others, key=lambda s: (s.success_rate, -s.median_gap))
@@ -66,11 +82,13 @@ def verdict(row: Sequence[Summary], reference: str = "rbo") -> str:
 
 def headline_table(summaries: Sequence[Summary], reference: str | None = "rbo") -> str:
     """Markdown: one row per problem instance, one column per method, each cell the
-    success count and the median gap; a last column with ``reference``'s verdict."""
+    success count and the median gap; two last columns with ``reference``'s verdict against
+    all methods and against the local ones (:data:`LOCAL_METHODS`)."""
     rows = _instances(summaries)
     methods = list(dict.fromkeys(s.method for s in summaries))
     with_verdict = reference is not None and reference in methods
-    head = ["problem", "n", *methods] + ([f"{reference} verdict"] if with_verdict else [])
+    verdicts = [f"{reference} vs all", f"{reference} vs local"] if with_verdict else []
+    head = ["problem", "n", *methods, *verdicts]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (name, n), row in rows.items():
         by = {s.method: s for s in row}
@@ -78,16 +96,22 @@ def headline_table(summaries: Sequence[Summary], reference: str | None = "rbo") 
             f"{by[m].successes}/{by[m].runs} · {_fmt_gap(by[m].median_gap)}" if m in by else ""
             for m in methods
         ]
-        extra = [verdict(row, reference)] if with_verdict else []
+        extra = (
+            [verdict(row, reference), verdict(row, reference, LOCAL_METHODS)]
+            if with_verdict
+            else []
+        )
         lines.append("| " + " | ".join([name, str(n), *cells, *extra]) + " |")
     return "\n".join(lines)
 
 
-def tally(summaries: Sequence[Summary], reference: str = "rbo") -> dict[str, int]:
-    """How many instances ``reference`` wins, ties and loses."""
+def tally(
+    summaries: Sequence[Summary], reference: str = "rbo", among: Collection[str] | None = None
+) -> dict[str, int]:
+    """How many instances ``reference`` wins, ties and loses (against ``among``)."""
     counts = {"wins": 0, "ties": 0, "loses": 0}
     for row in _instances(summaries).values():
-        v = verdict(row, reference)
+        v = verdict(row, reference, among)
         if v:
             counts[v.split()[0]] += 1
     return counts
@@ -160,7 +184,7 @@ def plot_success(runs: Sequence[Run], path: str | Path, budget: int) -> None:
     )
     for ax, ((name, n), by_method) in zip(axes.flat, groups.items(), strict=False):
         for label, group in by_method.items():
-            style = {"lw": 2.2, "color": "k"} if label == "rbo" else {"lw": 1.2}
+            style = {"lw": 2.2, "color": "k", "zorder": 3} if label == "rbo" else {"lw": 1.2}
             ax.step(grid, success_curve(group, grid), where="post", label=label, **style)
         ax.set_title(f"{name}, n={n}", fontsize=9)
         ax.set_xscale("log")
@@ -176,3 +200,27 @@ def plot_success(runs: Sequence[Run], path: str | Path, budget: int) -> None:
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def provenance(command: str, elapsed: float, jobs: int, *notes: str) -> str:
+    """Markdown list: the command, date, machine and software a result came from."""
+    import numpy
+    import scipy
+
+    from .. import __version__
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        f"- command: `{command}`",
+        f"- date: {date}; total time {elapsed:.0f} s with {jobs} process(es)",
+        f"- machine: {cpu}, {os.cpu_count()} logical CPUs, {platform.platform()}",
+        f"- software: rbo {__version__}, Python {platform.python_version()}, "
+        f"NumPy {numpy.__version__}, SciPy {scipy.__version__}",
+    ]
+    return "\n".join(lines + [f"- {note}" for note in notes])

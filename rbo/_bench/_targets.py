@@ -83,8 +83,8 @@ class Target:
         """The success rule in words, for reports."""
         if self.radius is not None:
             where = " (mod 2π)" if self.period is not None else ""
-            return f"|x - x*|{where} <= {self.radius:.4g}"
-        return f"f - f* <= {self.gap_tol:.4g}"
+            return f"‖x − x*‖{where} ≤ {self.radius:.4g}"
+        return f"f − f* ≤ {self.gap_tol:.4g}"
 
 
 @functools.cache
