@@ -43,8 +43,7 @@ def _positive_float(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     """The ``rbo`` argument parser with its ``demo`` and ``bench`` subcommands."""
     from . import problems
-    from ._bench import BASELINES
-    from ._minimize import METHODS
+    from ._bench import default_methods
 
     names = sorted(problems.PROBLEMS)
     parser = argparse.ArgumentParser(
@@ -96,8 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--no-png", action="store_true", help="draw no picture")
 
-    known = ["rbo", *(b for b in BASELINES if b in METHODS)]
-    known += ["L-BFGS-B", "BFGS", "CG", "basinhopping", "dual_annealing"]
+    known = [m.label for m in default_methods()]
+    fixed = " and ".join(p.name for p in problems.PROBLEMS.values() if p.ndim is not None)
     bench = sub.add_parser(
         "bench",
         help="benchmark rbo against scipy's minimizers and the baselines",
@@ -120,9 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=[2, 10, 100],
         metavar="N",
-        help="dimensions of the problems whose dimension is free; "
-        "gaussian_wells and noisy_regression always run at n = 2 "
-        "(default: 2 10 100)",
+        help=f"dimensions of the problems whose dimension is free; {fixed} always run at "
+        "their own (default: 2 10 100)",
     )
     bench.add_argument(
         "--methods",

@@ -8,10 +8,11 @@ NumPy-based (scipy's optimizers are); ``import rbo`` does not import it.
 from ._budget import BudgetExhausted as BudgetExhausted
 from ._budget import Counted as Counted
 from ._methods import BASELINES as BASELINES
+from ._methods import LOCAL_METHODS as LOCAL_METHODS
+from ._methods import SCIPY_METHODS as SCIPY_METHODS
 from ._methods import Method as Method
 from ._methods import default_methods as default_methods
 from ._methods import method as method
-from ._report import LOCAL_METHODS as LOCAL_METHODS
 from ._report import details_table as details_table
 from ._report import evaluation_grid as evaluation_grid
 from ._report import headline_table as headline_table

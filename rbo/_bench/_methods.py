@@ -19,7 +19,7 @@ from .._minimize import METHODS as SOLVERS
 from .._minimize import minimize
 from ._budget import Counted
 
-__all__ = ["Method", "default_methods", "method"]
+__all__ = ["BASELINES", "LOCAL_METHODS", "SCIPY_METHODS", "Method", "default_methods", "method"]
 
 Runner = Callable[[Counted, np.ndarray, float, float, int, int, dict[str, Any]], None]
 
@@ -96,6 +96,16 @@ def _dual_annealing(
     )
 
 
+#: The baselines of the paper, compared whenever rbo provides them.
+BASELINES = ("sgd", "sam", "entropy-sgd")
+_SCIPY_LOCAL = ("L-BFGS-B", "BFGS", "CG")
+_SCIPY_GLOBAL = ("basinhopping", "dual_annealing")
+#: scipy's minimizers in the benchmark.
+SCIPY_METHODS = _SCIPY_LOCAL + _SCIPY_GLOBAL
+#: Methods that follow one path downhill from the start: rbo's natural rivals. The global
+#: searchers (basinhopping, dual_annealing) restart and sample the box.
+LOCAL_METHODS = frozenset({*_SCIPY_LOCAL, *BASELINES})
+
 _RUNNERS: dict[str, Runner] = {
     "rbo": _rbo_family,
     "scipy": _scipy_local,
@@ -153,20 +163,14 @@ def method(name: str, *, label: str | None = None, **options: Any) -> Method:
     label = name if label is None else label
     if name in SOLVERS:
         return Method(label, "rbo", (("solver", name), *options.items()))
-    if name in ("L-BFGS-B", "BFGS", "CG"):
+    if name in _SCIPY_LOCAL:
         return Method(label, "scipy", (("solver", name), *options.items()))
-    if name in ("basinhopping", "dual_annealing"):
+    if name in _SCIPY_GLOBAL:
         return Method(label, name, tuple(options.items()))
-    known = [*SOLVERS, "L-BFGS-B", "BFGS", "CG", "basinhopping", "dual_annealing"]
-    raise ValueError(f"unknown method {name!r}; known: {known}")
-
-
-#: The baselines of the paper, compared whenever rbo provides them.
-BASELINES = ("sgd", "sam", "entropy-sgd")
+    raise ValueError(f"unknown method {name!r}; known: {[*SOLVERS, *SCIPY_METHODS]}")
 
 
 def default_methods() -> list[Method]:
     """rbo, the paper's baselines present in :data:`rbo.METHODS`, then scipy's methods."""
-    names = ["rbo", *(b for b in BASELINES if b in SOLVERS)]
-    names += ["L-BFGS-B", "BFGS", "CG", "basinhopping", "dual_annealing"]
+    names = ["rbo", *(b for b in BASELINES if b in SOLVERS), *SCIPY_METHODS]
     return [method(name) for name in names]

@@ -11,11 +11,10 @@ import platform
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from ._methods import BASELINES
+from ._methods import LOCAL_METHODS
 from ._suite import Run, Summary, success_curve
 
 __all__ = [
-    "LOCAL_METHODS",
     "details_table",
     "evaluation_grid",
     "headline_table",
@@ -39,11 +38,6 @@ def _instances(summaries: Sequence[Summary]) -> dict[tuple[str, int], list[Summa
     for s in summaries:
         rows.setdefault((s.problem, s.n), []).append(s)
     return rows
-
-
-#: Methods that follow one path downhill from the start: rbo's natural rivals. The global
-#: searchers (basinhopping, dual_annealing) restart and sample the box.
-LOCAL_METHODS = frozenset({"L-BFGS-B", "BFGS", "CG", *BASELINES})
 
 
 def verdict(

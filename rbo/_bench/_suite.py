@@ -148,13 +148,14 @@ def _run_task(task: tuple) -> Run:
     return run_one(*task)
 
 
+# Each worker process enters the BLAS limit once and keeps it for its life.
+_WORKER_LIMIT: Any = None
+
+
 def _init_worker() -> None:
     global _WORKER_LIMIT
     _WORKER_LIMIT = single_threaded_blas()
     _WORKER_LIMIT.__enter__()
-
-
-_WORKER_LIMIT: Any = None
 
 
 def run_suite(
