@@ -16,6 +16,7 @@ Run ``python examples/ironing.py --outdir docs/figures``.
 from __future__ import annotations
 
 import argparse
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -53,12 +54,12 @@ def riemann_paths(
 ) -> dict[str, Any]:
     """Gradient descent's path and RBO's contact and centre paths for each radius."""
     p = problems.riemann(n_terms=10)
-    start = np.array([x0])
-    gd = rbo.minimize(
+    # Every run makes exactly `steps` steps from the same start.
+    run = functools.partial(
+        rbo.minimize,
         p,
-        start,
+        np.array([x0]),
         jac=p.jac,
-        method="sgd",
         lr=lr,
         maxiter=steps,
         patience=None,
@@ -66,20 +67,9 @@ def riemann_paths(
         xtol=0,
         return_trajectory=True,
     )
-    out: dict[str, Any] = {"problem": p, "gd": gd, "balls": {}, "lr": lr, "x0": x0}
+    out: dict[str, Any] = {"problem": p, "gd": run(method="sgd"), "balls": {}, "lr": lr, "x0": x0}
     for radius in radii:
-        out["balls"][radius] = rbo.minimize(
-            p,
-            start,
-            jac=p.jac,
-            radius=radius,
-            lr=lr,
-            maxiter=steps,
-            patience=None,
-            gtol=0,
-            xtol=0,
-            return_trajectory=True,
-        )
+        out["balls"][radius] = run(radius=radius)
     return out
 
 
@@ -117,7 +107,7 @@ def plot_riemann(paths: dict[str, Any], path: str | Path) -> None:
             color="C0",
             lw=1.0,
             alpha=0.7,
-            label="offset curve (highest touching centre)",
+            label="offset curve (centre of a ball resting on the graph)",
         )
         ax.plot(tr.center_x[:, 0], tr.center_y, ".", color="C1", ms=2.5, label="centre path")
         ax.plot(tr.x[:, 0], tr.fun, ".", color="C2", ms=2.5, label="contact points")

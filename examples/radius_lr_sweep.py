@@ -118,9 +118,9 @@ def _mean(runs: list[Run], field: str) -> float:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    """Two tables, one row per radius: validation accuracy (%) / final training loss /
-    regime; then distances to the point-sized ball and to SGD, and the share of
-    projections that stopped at their iteration cap."""
+    """Three tables, one row per radius: validation accuracy (%) / final training loss /
+    regime; distances to the point-sized ball and to SGD, and the share of projections
+    that stopped at their iteration cap; validation accuracy seed by seed."""
     lrs = result["lrs"]
     head = "| radius \\ lr | " + " | ".join(f"{lr:g}" for lr in lrs) + " |"
     rule = "|---" * (len(lrs) + 1) + "|"
@@ -145,12 +145,25 @@ def markdown(result: dict[str, Any]) -> str:
             f"{100 * _mean(runs, 'val_acc'):.1f} / {_mean(runs, 'train_loss'):.3g} / {state}"
         )
     acc.append("| " + " | ".join(row) + " |")
+    seeds = [head, rule]
+    for radius in result["radii"]:
+        row = [f"{radius:g}"]
+        for lr in lrs:
+            runs = result["cells"][radius, lr]["runs"]
+            row.append(" / ".join(f"{100 * r.val_acc:.0f}" for r in runs))
+        seeds.append("| " + " | ".join(row) + " |")
+    row = ["SGD"]
+    for lr in lrs:
+        row.append(" / ".join(f"{100 * r.val_acc:.0f}" for r in result["sgd"][lr]))
+    seeds.append("| " + " | ".join(row) + " |")
     return (
         "\n".join(acc)
         + "\n\nDistance of the final parameters to the point-sized ball's (radius "
         + f"{result['point_radius']:g}) / to SGD's, relative to how far those moved; share of "
         + "steps whose projection stopped at its iteration cap:\n\n"
         + "\n".join(diag)
+        + "\n\nValidation accuracy (%) seed by seed:\n\n"
+        + "\n".join(seeds)
     )
 
 
