@@ -15,22 +15,36 @@ Examples
 """
 
 from . import problems as problems
+from ._descent import DescentState as DescentState
+from ._entropy_sgd import EntropySGD as EntropySGD
 from ._minimize import METHODS as METHODS
 from ._minimize import minimize as minimize
 from ._projection import ProjStatus as ProjStatus
 from ._rolling_ball import RBO as RBO
 from ._rolling_ball import RBOState as RBOState
+from ._sam import SAM as SAM
 from ._scipy import scipy_method as scipy_method
+from ._sgd import SGD as SGD
 from ._status import Status as Status
+from ._stepwise import Incumbent as Incumbent
+from ._stepwise import RollingBall as RollingBall
+from ._stepwise import Stepper as Stepper
 
 __version__ = "0.1.0"
 
 __all__ = [
     "METHODS",
     "RBO",
+    "SAM",
+    "SGD",
+    "DescentState",
+    "EntropySGD",
+    "Incumbent",
     "ProjStatus",
     "RBOState",
+    "RollingBall",
     "Status",
+    "Stepper",
     "minimize",
     "problems",
     "scipy_method",

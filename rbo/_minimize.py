@@ -11,8 +11,11 @@ from typing import Any
 from array_api_compat import array_namespace
 from scipy.optimize import OptimizeResult
 
+from ._entropy_sgd import EntropySGD
 from ._objective import Objective
 from ._rolling_ball import RBO
+from ._sam import SAM
+from ._sgd import SGD
 from ._solver import Solver
 from ._status import Status
 from ._termination import Best, Tolerances, check
@@ -22,6 +25,9 @@ __all__ = ["METHODS", "make_solver", "minimize"]
 
 #: Methods of :func:`minimize` by name: each a solver class configured by keywords.
 METHODS: dict[str, Callable[..., Solver[Any]]] = {"rbo": RBO}
+METHODS["sgd"] = SGD
+METHODS["sam"] = SAM
+METHODS["entropy-sgd"] = EntropySGD
 
 
 def make_solver(method: str | Solver[Any], options: dict[str, Any]) -> Solver[Any]:
