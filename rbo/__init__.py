@@ -14,9 +14,11 @@ Examples
 (True, True)
 """
 
+from . import backends as backends
 from . import problems as problems
 from ._minimize import METHODS as METHODS
 from ._minimize import minimize as minimize
+from ._multistart import multistart as multistart
 from ._projection import ProjStatus as ProjStatus
 from ._rolling_ball import RBO as RBO
 from ._rolling_ball import RBOState as RBOState
@@ -31,7 +33,9 @@ __all__ = [
     "ProjStatus",
     "RBOState",
     "Status",
+    "backends",
     "minimize",
+    "multistart",
     "problems",
     "scipy_method",
 ]

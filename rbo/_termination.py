@@ -45,9 +45,15 @@ def gradient_small(state: StateFields, tol: Tolerances, xp: Any) -> Array:
 
 
 def step_small(state: StateFields, tol: Tolerances, xp: Any) -> Array:
-    """Per row: the last step moved less than ``xtol * (1 + |x|)``."""
+    """Per row: the last step moved less than ``xtol * (1 + |x|)``.
+
+    A row that stayed put to retry its step with a smaller learning rate (RBO's
+    ``halvings`` on a device) has not converged, and does not count.
+    """
     xx = _squared_norm(state.x, getattr(state, "xx", None), xp)
-    return state.step_norm <= tol.xtol * (1.0 + xp.sqrt(xx))
+    small = state.step_norm <= tol.xtol * (1.0 + xp.sqrt(xx))
+    retrying = getattr(state, "halvings", None)
+    return small if retrying is None else small & (retrying == 0)
 
 
 class Best:
