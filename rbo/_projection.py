@@ -213,6 +213,7 @@ def project(
         z = select(ok, zt, z, xp=xp, host=host)
         f = select(ok, ft, f, xp=xp, host=host)
         g = select(ok, gt, g, xp=xp, host=host)
+        del zt, gt  # a rejected trial's arrays go now, not when the next one is made
         e = xp.where(ok, et, e)
         D = xp.where(ok, Dt, D)
         vv = xp.where(ok, vvt, vv)

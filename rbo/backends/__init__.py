@@ -117,8 +117,14 @@ def available() -> list[str]:
 
 
 def get(name: str | Backend, /) -> Backend:
-    """The backend registered as ``name`` (a :class:`Backend` is returned as it is)."""
+    """The backend registered as ``name``; a registered :class:`Backend` is returned as it
+    is (the solvers find a backend from its arrays, so one must be registered to be used).
+    """
     if isinstance(name, Backend):
+        if _REGISTRY.get(name.name) is not name:
+            raise ValueError(
+                f"backend {name.name!r} is not registered; rbo.backends.register it first"
+            )
         return name
     if not isinstance(name, str):
         raise TypeError(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+import platform
 from typing import Any
 
 import numpy as np
@@ -77,8 +80,30 @@ class Backend:
         host = low + (high - low) * rng.random(shape)
         return self.asarray(host, dtype=dtype)
 
+    def describe(self) -> str:
+        """The library and the machine it computes on, for benchmark reports."""
+        version = getattr(_module_of(self.namespace()), "__version__", "?")
+        return f"{self.name} {version} on {_cpu()}"
+
     def __repr__(self) -> str:
         return f"<rbo backend {self.name!r}>"
+
+
+def _module_of(xp: Any) -> Any:
+    """The library behind an array-API namespace (``array_api_compat.numpy`` -> numpy)."""
+    name = xp.__name__.removeprefix("array_api_compat.").split(".")[0]
+    return importlib.import_module(name)
+
+
+def _cpu() -> str:
+    """The host CPU's model name and its number of logical cores."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return f"{model} ({os.cpu_count()} logical cores)"
 
 
 def to_numpy(x: Any, /) -> Any:

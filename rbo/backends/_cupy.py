@@ -125,6 +125,12 @@ class CuPyBackend(Backend):
     def rng(self, seed: Any = None) -> Any:
         return _cupy().random.default_rng(seed)
 
+    def describe(self) -> str:
+        cp = _cupy()
+        props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+        return f"cupy {cp.__version__} on {name}"
+
     def uniform(self, rng: Any, low: Any, high: Any, shape: tuple[int, ...], *, dtype: Any) -> Any:
         cp = _cupy()
         low = cp.asarray(low, dtype=cp.float64)

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from array_api_compat import array_namespace
-
 from .._arrays import Array, col, dot
 
 __all__ = ["Centre", "Dots", "Kernels", "Previous", "centre_x", "trial_point"]
@@ -101,9 +99,8 @@ class Kernels:
 
     def step_norms(self, z: Array, x: Array, /) -> tuple[Array, Array]:
         """``(|z|^2, |z - x|^2)`` per row: the new point's norm and the step's length."""
-        xp = array_namespace(z, x)
         d = z - x
-        return dot(z, z, xp=xp), dot(d, d, xp=xp)
+        return self.dot(z, z), self.dot(d, d)
 
     def centre(self, x: Array, g: Array, c: Array, /) -> Array | Centre:
         """The centre's ``x`` part ``x - c g`` (``c`` per row), or a :class:`Centre`."""
@@ -118,16 +115,13 @@ class Kernels:
     ) -> Dots:
         """The :class:`Dots` at ``z`` (``e = f(z) - c_y`` per row); with ``prev``, the
         secant's products too."""
-        xp = array_namespace(z, g)
         dz = z - _materialise(cx)
-        v = dz + col(e, xp=xp) * g
-        d = Dots(
-            dd=dot(dz, dz, xp=xp), vv=dot(v, v, xp=xp), gg=dot(g, g, xp=xp), gv=dot(g, v, xp=xp)
-        )
+        v = dz + col(e) * g
+        d = Dots(dd=self.dot(dz, dz), vv=self.dot(v, v), gg=self.dot(g, g), gv=self.dot(g, v))
         if prev is None:
             return d
         s = z - prev.z
-        return d._replace(ss=dot(s, s, xp=xp), gs=dot(g, s, xp=xp), gps=dot(prev.g, s, xp=xp))
+        return d._replace(ss=self.dot(s, s), gs=self.dot(g, s), gps=self.dot(prev.g, s))
 
 
 def _materialise(cx: Array | Centre) -> Array:

@@ -13,6 +13,7 @@ saves when it alternates with NumPy's own loops.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -30,6 +31,10 @@ _SEG = 1 << 13  # longest single dot (OpenBLAS goes multi-threaded above 10**4)
 class NumPyKernels(Kernels):
     """Tiled, in-place versions of :class:`Kernels` for NumPy arrays.
 
+    Arrays of one tile or less are updated whole. Scratch tiles are kept between calls
+    (per thread): allocating and freeing them each time would hand their pages back to the
+    system and fault them in again.
+
     Each evaluates the same element-wise expressions, in the same order, as the generic
     bodies, one tile at a time; only the order in which inner products are summed differs.
 
@@ -45,7 +50,21 @@ class NumPyKernels(Kernels):
     (True, True)
     """
 
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _scratch(self, t: _Tiles, k: int) -> list[Any]:
+        """``k`` scratch tiles for ``t``, reused across calls."""
+        cache = self._local.__dict__.setdefault("tiles", {})
+        key = (t.tile, t.dtype)
+        tiles = cache.setdefault(key, [])
+        while len(tiles) < k:
+            tiles.append(np.empty(t.tile, dtype=t.dtype))
+        return tiles[:k]
+
     def dot(self, a: Any, b: Any, /) -> Any:
+        if _fits(a):
+            return np.vecdot(a, b)
         t = _Tiles(a)
         acc = np.zeros((1, t.m), dtype=a.dtype)
         A, B = t.rows(a), t.rows(b)
@@ -54,9 +73,11 @@ class NumPyKernels(Kernels):
         return t.out(acc[0])
 
     def step_norms(self, z: Any, x: Any, /) -> tuple[Any, Any]:
+        if _fits(z):
+            return super().step_norms(z, x)
         t = _Tiles(z)
         acc = np.zeros((2, t.m), dtype=z.dtype)
-        (d,) = t.scratch(1)
+        (d,) = self._scratch(t, 1)
         Z, X = t.rows(z), t.rows(x)
         for tile in t:
             zt = tile.of(Z)
@@ -70,10 +91,12 @@ class NumPyKernels(Kernels):
         return Centre(x, g, c)
 
     def trial(self, z: Any, g: Any, cx: Any, a: Any, b: Any, /) -> Any:
+        if _fits(z):
+            return super().trial(z, g, cx, a, b)
         t = _Tiles(z)
         out = np.empty((t.m, t.n), dtype=z.dtype)
-        centre = _CentreTiles(t, cx)
-        u, w = t.scratch(2)
+        u, w, c = self._scratch(t, 3)
+        centre = _CentreTiles(t, cx, c)
         Z, G, A, B = t.rows(z), t.rows(g), t.col(a), t.col(b)
         for tile in t:
             zt = tile.of(Z)
@@ -87,10 +110,12 @@ class NumPyKernels(Kernels):
         return t.out(out)
 
     def residual(self, z: Any, g: Any, e: Any, cx: Any, /, prev: Previous | None = None) -> Dots:
+        if _fits(z):
+            return super().residual(z, g, e, cx, prev)
         t = _Tiles(z)
         acc = np.zeros((4 if prev is None else 7, t.m), dtype=z.dtype)
-        centre = _CentreTiles(t, cx)
-        dzb, vb = t.scratch(2)
+        dzb, vb, c = self._scratch(t, 3)
+        centre = _CentreTiles(t, cx, c)
         Z, G, E = t.rows(z), t.rows(g), t.col(e)
         if prev is not None:
             Zp, Gp = t.rows(prev.z), t.rows(prev.g)
@@ -123,7 +148,7 @@ class _Tile(NamedTuple):
 
     def of(self, a2: Any) -> Any:
         v = a2[self.rows, self.cols]
-        return v if self.fold is None else np.reshape(v, self.fold)
+        return v if self.fold is None else v.reshape(self.fold)
 
     def scalar(self, s: Any) -> Any:
         return s if s.ndim == 0 else s[self.rows]
@@ -161,20 +186,17 @@ class _Tiles:
         return iter(self._tiles)
 
     def rows(self, a: Any) -> Any:
-        return np.reshape(a, (self.m, self.n))
+        return a.reshape(self.m, self.n)
 
     def col(self, s: Any) -> Any:
         """Per-row scalars as ``(m, 1)``; a single scalar stays one."""
         s = np.asarray(s)
         return s if s.ndim == 0 else np.reshape(s, (self.m, 1))
 
-    def scratch(self, k: int) -> list[Any]:
-        return [np.empty(self.tile, dtype=self.dtype) for _ in range(k)]
-
     def add(self, acc: Any, tile: _Tile, a: Any, b: Any) -> None:
         """``acc[row] += a . b`` for the rows of ``tile``."""
         d = np.vecdot(a, b)
-        acc[tile.rows] += d if tile.fold is None else np.sum(d)
+        acc[tile.rows] += d if tile.fold is None else np.add.reduce(d)
 
     def out(self, a: Any) -> Any:
         return np.reshape(a, self.shape if a.ndim == 2 else self.shape[:-1])
@@ -184,11 +206,11 @@ class _CentreTiles:
     """Tiles of the centre ``c_x``: read where it is stored, else recomputed into scratch
     as ``centre_x`` computes it (once per tile)."""
 
-    def __init__(self, t: _Tiles, cx: Any) -> None:
+    def __init__(self, t: _Tiles, cx: Any, buf: Any) -> None:
         self.lazy = isinstance(cx, Centre)
+        self.buf = buf
         if self.lazy:
             self.x, self.g, self.c = t.rows(cx.x), t.rows(cx.g), t.col(cx.c)
-            (self.buf,) = t.scratch(1)
         else:
             self.cx = t.rows(cx)
 
@@ -200,6 +222,12 @@ class _CentreTiles:
         np.multiply(tile.of(self.g), tile.scalar(self.c), out=buf)
         np.subtract(x, buf, out=buf)
         return buf
+
+
+def _fits(a: Any) -> bool:
+    """Whether ``a`` is one tile: whole-array operations then stay in cache by themselves
+    (and cost fewer calls). Their products are the same dots, row by row."""
+    return a.size <= _TILE and a.shape[-1] <= _SEG
 
 
 def _fit(buf: Any, like: Any) -> Any:
