@@ -194,7 +194,7 @@ def minimize(
             batched=vectorized,
             maxiter=maxiter,
             maxfev=maxfev,
-            notify=_wrap_callback(callback, row_intermediate),
+            notify=_wrap_callback(callback, row_intermediate if vectorized else None),
             return_trajectory=return_trajectory,
         )
         return _located(res, where)

@@ -3,9 +3,9 @@
 The same protocol loop as the host loop in ``_minimize``, with all bookkeeping per row on
 the rows' device (:class:`~rbo._termination.Rows`): a row stops when a test holds for it
 and is frozen from then on, while the others go on. The only values read back to the
-host are whether any row still runs -- every step on the host, every ``check_every``
-steps on a device -- and the statuses once at the end. ``nit`` and ``nfev`` are host
-integers, so the iteration and evaluation budgets cost no read.
+host are whether any row still runs -- every step on the host or with a callback, every
+``check_every`` steps on a device -- and the statuses once at the end. ``nit`` and
+``nfev`` are host integers, so the iteration and evaluation budgets cost no read.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ def run_rows(
     """Run ``solver`` on every row of ``x0`` (or on the single row ``x0`` of a device)."""
     xp = array_namespace(x0)
     host = backend.eager(x0)
-    every = 1 if host else int(getattr(solver, "check_every", 4))
+    # A callback reads the state every step anyway; then the loop reads its flags too, so
+    # that no step is made (and reported) after the last row has stopped.
+    every = 1 if host or notify is not None else int(getattr(solver, "check_every", 4))
     state = solver.init(objective, x0)
     _check_start(state.f, xp, batched=batched)
     rows = Rows(state, tolerances, host=host)
@@ -65,29 +67,24 @@ def run_rows(
                 new = _frozen(state, solver.step(objective, state), active, xp)
             else:
                 new = solver.step(objective, state._replace(active=active))
+            state = new
+            steps += 1
+            rows.update(state, _failures(state, xp))
+            if path is not None:
+                path.append(state)
+            if notify is not None:
+                try:
+                    notify(state, objective)
+                except StopIteration:
+                    ended = Status.CALLBACK
+                    break
         except (Exception, KeyboardInterrupt) as exc:
             rows.stop(Status.ERROR)
-            result = _result(rows, state, objective, path, backend, batched=batched)
-            detail = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
-            result.message = [
-                detail if m == Status.ERROR.message else m for m in _list(result.message)
-            ]
-            if not batched:
-                result.message = result.message[0]
+            error = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
+            result = _result(rows, state, objective, path, backend, batched=batched, error=error)
             exc.rbo_result = result  # type: ignore[union-attr]
             exc.add_note("rbo: the best points found so far are in this exception's .rbo_result")
             raise
-        state = new
-        steps += 1
-        rows.update(state, _failures(state, xp))
-        if path is not None:
-            path.append(state)
-        if notify is not None:
-            try:
-                notify(state, objective)
-            except StopIteration:
-                ended = Status.CALLBACK
-                break
         rows.check(state)
     if ended is not None:
         rows.stop(ended)
@@ -139,10 +136,6 @@ def row_intermediate(state: Any, objective: Objective) -> OptimizeResult:
     return res
 
 
-def _list(a: Any) -> list[Any]:
-    return a if isinstance(a, list) else [a]
-
-
 def _result(
     rows: Rows,
     state: Any,
@@ -151,9 +144,12 @@ def _result(
     backend: Backend,
     *,
     batched: bool,
+    error: str | None = None,
 ) -> OptimizeResult:
+    """The result of a row loop; ``error`` is the message of rows that ended in an error."""
     xp = rows.xp
     codes = [Status(int(c)) for c in backend.to_host(xp.reshape(rows.status, (-1,))).tolist()]
+    messages = [error if c == Status.ERROR and error else c.message for c in codes]
     res = OptimizeResult(
         x=rows.x,
         jac=rows.g,
@@ -168,7 +164,7 @@ def _result(
             nit=rows.nit,
             status=rows.status,
             success=xp.asarray([c.success for c in codes], device=device_of(rows.f)),
-            message=[c.message for c in codes],
+            message=messages,
             fun_last=state.f,
             best_nit=rows.best_nit,
             best=best,
@@ -184,7 +180,7 @@ def _result(
             nit=int(rows.nit),
             status=int(code),
             success=code.success,
-            message=code.message,
+            message=messages[0],
             fun_last=float(state.f),
             best_nit=int(rows.best_nit),
         )

@@ -231,12 +231,14 @@ def _kernel_inputs(shape: tuple[int, ...], dtype: Any, seed: int = 0) -> dict[st
     return arrays | scalars
 
 
-# 1-D longer than one dot segment (with a remainder), short rows, long rows, float32.
+# 1-D longer than one dot segment (with a remainder), short rows (one tile, many tiles),
+# long rows, float32.
 @pytest.mark.parametrize(
     ("shape", "dtype"),
     [
         ((3 * _SEG + 17,), "float64"),
         ((70, 9), "float64"),
+        ((5000, 9), "float64"),
         ((2, _SEG + 5), "float64"),
         ((40, 33), "float32"),
     ],

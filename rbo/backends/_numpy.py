@@ -24,7 +24,7 @@ from ._kernels import Centre, Dots, Kernels, Previous
 
 __all__ = ["NumPyBackend", "NumPyKernels"]
 
-_TILE = 1 << 15  # elements per tile: the few scratch tiles stay in L2
+_TILE = 1 << 16  # elements per tile: its few scratch tiles stay in cache
 _SEG = 1 << 13  # longest single dot (OpenBLAS goes multi-threaded above 10**4)
 
 
