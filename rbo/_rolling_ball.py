@@ -227,10 +227,13 @@ class RBO:
                 backend=backend,
             )
 
+        def code(status: int) -> Array:
+            return xp.full(fs.shape, int(status), **ints)
+
         halvings = state.halvings
         if halvings is None:
-            halvings = xp.zeros(fs.shape, **ints)
-        fail = xp.full(fs.shape, _NO_FAILURE, **ints)
+            halvings = code(0)
+        fail = code(_NO_FAILURE)
         diverged, nonfinite = int(ProjStatus.DIVERGED), int(ProjStatus.NONFINITE)
         iters = 0
         if host and fs.ndim == 0:
@@ -264,14 +267,14 @@ class RBO:
                 iters += trial.iters
                 p = trial if p is None else _merge(pending, trial, p, xp)
                 fail = xp.where(
-                    pending & (trial.status == diverged), _code(Status.PROJECTION_FAILED), fail
+                    pending & (trial.status == diverged), code(Status.PROJECTION_FAILED), fail
                 )
                 pending = pending & (trial.status == nonfinite)
                 if not bool(xp.any(pending)):
                     break
                 lr = xp.where(pending, 0.5 * lr, lr)
             else:
-                fail = xp.where(pending, _code(Status.NONFINITE), fail)
+                fail = xp.where(pending, code(Status.NONFINITE), fail)
         else:
             # On a device nothing is read back: a row that met NaN stays where it is and
             # retries next step with half its learning rate, up to max_halvings times.
@@ -279,21 +282,14 @@ class RBO:
             p = attempt(lr, state.active)
             iters = p.iters
             halvings = xp.where(p.status == nonfinite, halvings + 1, xp.zeros_like(halvings))
-            fail = xp.where(halvings > self.max_halvings, _code(Status.NONFINITE), fail)
-            fail = xp.where(p.status == diverged, _code(Status.PROJECTION_FAILED), fail)
-            # A diverged fixed-step projection has moved; the row keeps its point.
-            p = _merge(
-                p.status != diverged,
-                p,
-                Projection(x, fs, gs, p.residual, 0, p.status, p.alpha, gg),
-                xp,
-            )
+            fail = xp.where(halvings > self.max_halvings, code(Status.NONFINITE), fail)
+            fail = xp.where(p.status == diverged, code(Status.PROJECTION_FAILED), fail)
 
         z, f, g, gg_z = p.z, p.f, p.g, p.gg
         if scale != 1.0:
             f, g, gg_z = f / scale, g / scale, gg_z / (scale * scale)
         failed = fail != _NO_FAILURE
-        if not (host and fs.ndim == 0):
+        if not (host and fs.ndim == 0):  # failed rows keep their point (a diverged gd moved)
             z = select(failed, x, z, xp=xp, host=False)
             f = xp.where(failed, state.f, f)
             g = select(failed, state.g, g, xp=xp, host=False)
@@ -325,10 +321,6 @@ class RBO:
 
 
 _NO_FAILURE = -1  # row_failure of a row that has not failed
-
-
-def _code(status: Status) -> int:
-    return int(status)
 
 
 def _merge(rows: Array, new: Projection, old: Projection, xp: Any) -> Projection:

@@ -224,3 +224,33 @@ def test_vectorized_fun_must_return_one_value_per_row() -> None:
 def test_multistart_input_errors(bounds: Any, n_starts: int, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         rbo.multistart(quadratic.value_and_grad, bounds, n_starts, jac=True)
+
+
+@pytest.mark.parametrize("device", [None, "device1"])
+def test_a_diverging_projection_fails_its_row_where_it_stood(device: str | None) -> None:
+    """The reference fixed-step projection diverges where h (1 + |g|^2) > 2 (h = 1e-3 on
+    Rastrigin far from 0); that row stops at its last good point, a gentle row goes on."""
+    x0 = np.stack([np.linspace(-4.5, 4.0, 10), np.full(10, 1e-3)])
+    start = x0 if device is None else strict.asarray(x0, device=strict.Device(device))
+    res = backends.to_host(
+        rbo.minimize(
+            rastrigin.value_and_grad,
+            start,
+            jac=True,
+            vectorized=True,
+            radius=1e-3,
+            lr=1e-3,
+            projection="gd",
+            proj_step=1e-3,
+            maxiter=30,
+            return_trajectory=True,
+        )
+    )
+    assert res.status[0] == rbo.Status.PROJECTION_FAILED
+    assert res.status[1] != rbo.Status.PROJECTION_FAILED
+    assert res.nit[0] < res.nit[1]
+    path = res.trajectory.x[:, 0]
+    # From its last good point on, the failed row never moves (no diverged point kept).
+    assert np.all(path[res.nit[0] :] == path[res.nit[0]])
+    assert np.all(res.x_last[0] == path[res.nit[0]])
+    assert np.all(np.isfinite(res.x[0])) and res.fun[0] <= rastrigin(x0[0])
