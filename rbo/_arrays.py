@@ -19,7 +19,12 @@ def dot(a: Array, b: Array, /, *, xp: Any = None) -> Array:
 
 
 def col(s: Array, /, *, xp: Any = None) -> Array:
-    """Per-row scalars ``(...)`` as ``(..., 1)``, ready to scale rows of ``(..., n)``."""
+    """Per-row scalars ``(...)`` as ``(..., 1)``, ready to scale rows of ``(..., n)``.
+
+    A single scalar (0-d) broadcasts as it is and is returned unchanged.
+    """
+    if getattr(s, "ndim", 0) == 0:
+        return s
     if xp is None:
         xp = array_namespace(s)
     return xp.expand_dims(s, axis=-1)

@@ -268,7 +268,7 @@ def test_numpy_kernels_agree_with_generic_kernels(shape: tuple[int, ...], dtype:
 
 
 def test_cupy_kernels_agree_with_generic_kernels() -> None:
-    b = make_backend("cupy", None)  # skips with a reason without cupy or a GPU
+    make_backend("cupy", None)  # skips with a reason without cupy or a GPU
     cp = importlib.import_module("cupy")
     i = {k: cp.asarray(v) for k, v in _kernel_inputs((50, 300), np.float64).items()}
     fused, plain = backends.get("cupy").kernels, Kernels()
@@ -287,7 +287,6 @@ def test_cupy_kernels_agree_with_generic_kernels() -> None:
         np.testing.assert_allclose(
             cp.asnumpy(getattr(got, name)), cp.asnumpy(getattr(want, name)), rtol=1e-10
         )
-    del b
 
 
 # ------------------------------------------------------------------------------------

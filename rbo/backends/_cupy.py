@@ -39,11 +39,12 @@ class CuPyKernels(Kernels):
         )
 
         def reduction(params: str, product: str, name: str) -> Any:
+            # `a` and `b` are the reduction's own names: no input may use them.
             return red(params, "T out", product, "a + b", "out = a", "0", name)
 
         v = "((z - cx) + e * g)"  # the foot-point gradient, formed on the fly
-        self._dot = reduction("T a, T b", "a * b", "rbo_dot")
-        self._sqdist = reduction("T a, T b", "(a - b) * (a - b)", "rbo_sqdist")
+        self._dot = reduction("T u, T w", "u * w", "rbo_dot")
+        self._sqdist = reduction("T u, T w", "(u - w) * (u - w)", "rbo_sqdist")
         self._vv = reduction("T z, T cx, T g, T e", f"{v} * {v}", "rbo_foot_vv")
         self._gv = reduction("T z, T cx, T g, T e", f"g * {v}", "rbo_foot_gv")
         self._gs = reduction("T g, T z, T zp", "g * (z - zp)", "rbo_secant_gs")
