@@ -14,11 +14,13 @@ Examples
 (True, True)
 """
 
+from . import backends as backends
 from . import problems as problems
 from ._descent import DescentState as DescentState
 from ._entropy_sgd import EntropySGD as EntropySGD
 from ._minimize import METHODS as METHODS
 from ._minimize import minimize as minimize
+from ._multistart import multistart as multistart
 from ._projection import ProjStatus as ProjStatus
 from ._rolling_ball import RBO as RBO
 from ._rolling_ball import RBOState as RBOState
@@ -45,7 +47,9 @@ __all__ = [
     "RollingBall",
     "Status",
     "Stepper",
+    "backends",
     "minimize",
+    "multistart",
     "problems",
     "scipy_method",
 ]

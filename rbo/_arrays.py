@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import array_api_compat
 from array_api_compat import array_namespace
 
 __all__ = ["Array", "col", "dot", "eager", "eps", "select"]
@@ -20,7 +19,12 @@ def dot(a: Array, b: Array, /, *, xp: Any = None) -> Array:
 
 
 def col(s: Array, /, *, xp: Any = None) -> Array:
-    """Per-row scalars ``(...)`` as ``(..., 1)``, ready to scale rows of ``(..., n)``."""
+    """Per-row scalars ``(...)`` as ``(..., 1)``, ready to scale rows of ``(..., n)``.
+
+    A single scalar (0-d) broadcasts as it is and is returned unchanged.
+    """
+    if getattr(s, "ndim", 0) == 0:
+        return s
     if xp is None:
         xp = array_namespace(s)
     return xp.expand_dims(s, axis=-1)
@@ -29,15 +33,14 @@ def col(s: Array, /, *, xp: Any = None) -> Array:
 def eager(x: Array, /) -> bool:
     """Whether reading a scalar of ``x`` on the host is free (no device synchronisation).
 
-    Branching in Python is then cheaper than ``where`` over whole arrays. CuPy, JAX and
-    torch on an accelerator are not eager: their loops branch with ``where`` and read
-    flags back only every few iterations.
+    Branching in Python is then cheaper than ``where`` over whole arrays. The backend of
+    ``x`` decides (:meth:`rbo.backends.Backend.eager`): NumPy and CPU arrays are eager;
+    CuPy, JAX, torch on an accelerator and array-api-strict's non-CPU devices are not,
+    and their loops branch with ``where`` and read flags back only every few iterations.
     """
-    if array_api_compat.is_cupy_array(x) or array_api_compat.is_jax_array(x):
-        return False
-    if array_api_compat.is_torch_array(x):
-        return x.device.type == "cpu"
-    return True
+    from .backends import of  # the registry imports this module
+
+    return of(x).eager(x)
 
 
 def select(cond: Array, a: Array, b: Array, /, *, xp: Any, host: bool) -> Array:

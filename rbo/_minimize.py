@@ -9,11 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from array_api_compat import array_namespace
+from array_api_compat import device as device_of
 from scipy.optimize import OptimizeResult
 
+from . import backends
 from ._entropy_sgd import EntropySGD
 from ._objective import Objective
 from ._rolling_ball import RBO
+from ._rows import row_intermediate, run_rows
 from ._sam import SAM
 from ._sgd import SGD
 from ._solver import Solver
@@ -69,6 +72,8 @@ def minimize(
     patience: int | None = 100,
     callback: Callable[..., Any] | None = None,
     return_trajectory: bool = False,
+    vectorized: bool = False,
+    backend: str | backends.Backend | None = None,
     **options: Any,
 ) -> OptimizeResult:
     r"""Minimise a scalar function with the Rolling Ball Optimizer.
@@ -79,11 +84,11 @@ def minimize(
         ``fun(x, *args) -> float``, or ``(float, gradient)`` when ``jac=True``. ``x`` is
         an array of ``x0``'s namespace and device; return a Python float or a 0-d array
         of that namespace.
-    x0 : array_like, shape (n,)
+    x0 : array_like, shape (n,) or (m, n)
         Start. NumPy, CuPy, torch, JAX and array-api-strict arrays are used as they are
         (the result comes back in the same namespace, on the same device, in the same
         floating dtype); lists and numbers become NumPy arrays; integers become the
-        default floating dtype.
+        default floating dtype. With ``vectorized=True``, ``m`` starts, one per row.
     args : tuple
         Extra arguments passed to ``fun`` and ``jac``.
     jac : callable, True, None, '2-point' or '3-point'
@@ -119,6 +124,13 @@ def minimize(
     return_trajectory : bool
         Also return every contact point (and, for RBO, every centre) in
         ``res.trajectory``.
+    vectorized : bool
+        Run the ``m`` rows of ``x0`` as ``m`` independent problems at once: ``fun`` maps
+        ``(m, n)`` to ``(m,)`` and ``jac`` ``(m, n)`` to ``(m, n)``. Every norm and test
+        is per row; a row that stops is frozen while the others go on.
+    backend : str or rbo.backends.Backend, optional
+        Where to run: by default the backend of ``x0``; a name (``"numpy"``, ``"cupy"``,
+        ``"torch"``, ... see :func:`rbo.backends.available`) moves ``x0`` there first.
     **options
         Options of the method. For ``"rbo"`` (see :class:`rbo.RBO`): ``radius``
         (default 1.0), ``lr`` (default 0.1), either a number or a schedule ``k ->
@@ -133,7 +145,12 @@ def minimize(
         contact point visited), ``jac`` the gradient there; ``nit``, ``nfev``,
         ``njev``, ``status`` (see :class:`rbo.Status`), ``success``, ``message``;
         ``x_last`` and ``fun_last`` the final iterate; for RBO ``proj_residual``, the
-        last projection's :math:`\|\nabla D\|`; ``trajectory`` if asked for.
+        last projection's :math:`\|\nabla D\|`; ``trajectory`` if asked for;
+        ``backend`` (its name) and ``device``: where the arrays live
+        (:func:`rbo.backends.to_host` brings them to NumPy). With ``vectorized=True``,
+        ``x``, ``fun``, ``jac``, ``nit``, ``status``, ``success`` are per row (arrays,
+        ``message`` a list), ``nfev`` counts calls of ``fun`` on the whole batch, and
+        ``best``, ``x_best``, ``fun_best`` name the best row.
 
     Raises
     ------
@@ -154,7 +171,7 @@ def minimize(
     >>> res.x.dtype
     dtype('float64')
     """
-    x0 = as_start(x0)
+    where, x0 = backends.resolve(backend, as_start(x0, batched=vectorized))
     array_namespace(x0)
     if not isinstance(args, tuple):
         args = (args,)
@@ -174,6 +191,20 @@ def minimize(
     )
     solver = make_solver(method, options)
     objective = Objective(fun, jac, args, x0)
+    if vectorized or not where.eager(x0):
+        res = run_rows(
+            solver,
+            objective,
+            x0,
+            tolerances,
+            backend=where,
+            batched=vectorized,
+            maxiter=maxiter,
+            maxfev=maxfev,
+            notify=_wrap_callback(callback, row_intermediate if vectorized else None),
+            return_trajectory=return_trajectory,
+        )
+        return _located(res, where)
     notify = _wrap_callback(callback)
 
     state = solver.init(objective, x0)
@@ -207,7 +238,14 @@ def minimize(
             _attach(exc, _result(best, state, objective, Status.ERROR, path))
             raise
         status = check(state, best, tolerances)
-    return _result(best, state, objective, status, path)
+    return _located(_result(best, state, objective, status, path), where)
+
+
+def _located(res: OptimizeResult, where: backends.Backend) -> OptimizeResult:
+    """``res`` saying where its arrays live."""
+    res.backend = where.name
+    res.device = str(device_of(res.x))
+    return res
 
 
 def _attach(exc: BaseException, result: OptimizeResult) -> None:
@@ -223,17 +261,18 @@ def _tolerance(name: str, value: float | None, tol: float | None, default: float
     return check_tolerance(name, value)
 
 
-def _wrap_callback(callback: Callable[..., Any] | None) -> Callable[[Any, Objective], None] | None:
+def _wrap_callback(
+    callback: Callable[..., Any] | None, intermediate: Callable[..., OptimizeResult] | None = None
+) -> Callable[[Any, Objective], None] | None:
     if callback is None:
         return None
     try:
         params = list(inspect.signature(callback).parameters)
     except (TypeError, ValueError):
         params = []
+    make = _intermediate if intermediate is None else intermediate
     if params == ["intermediate_result"]:
-        return lambda state, objective: callback(
-            intermediate_result=_intermediate(state, objective)
-        )
+        return lambda state, objective: callback(intermediate_result=make(state, objective))
     return lambda state, objective: callback(state.x)
 
 

@@ -33,8 +33,9 @@ from typing import Any, NamedTuple
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ._arrays import Array, col, dot, eager, eps, select
-from ._geometry import foot_residual, gauss_newton_direction
+from . import backends
+from ._arrays import Array, eps, select
+from .backends import Backend, Centre, Previous
 
 __all__ = ["PROJECTIONS", "ProjStatus", "Projection", "project"]
 
@@ -66,6 +67,7 @@ class Projection(NamedTuple):
     iters: int  # evaluations of fun used
     status: Array  # ProjStatus codes, shape (...)
     alpha: Array  # Gauss-Newton step fraction reached, a warm start for the next projection
+    gg: Array | None = None  # |g|^2, shape (...): the next step's normal needs it
 
 
 def project(
@@ -73,7 +75,7 @@ def project(
     x: Array,
     f: Array,
     g: Array,
-    cx: Array,
+    cx: Array | Centre,
     cy: Array,
     /,
     *,
@@ -83,6 +85,9 @@ def project(
     step: float = 1e-2,
     check_every: int = 4,
     alpha: Array | float = 1.0,
+    active: Array | None = None,
+    xx: Array | None = None,
+    backend: Backend | None = None,
 ) -> Projection:
     r"""Foot point of :math:`(c_x, c_y)` on the graph of ``fun``, warm-started at ``x``.
 
@@ -93,7 +98,8 @@ def project(
     x, f, g : array
         Warm start and its known value ``(...)`` and gradient ``(..., n)``.
     cx, cy : array
-        The point to project, shapes ``(..., n)`` and ``(...)``.
+        The point to project, shapes ``(..., n)`` and ``(...)``; ``cx`` may also be the
+        :class:`~rbo.backends.Centre` its backend's ``kernels.centre`` returned.
     method : {"gauss-newton", "gd"}
     maxiter : int
         Evaluations of ``fun`` allowed.
@@ -103,11 +109,17 @@ def project(
     step : float
         Step size :math:`h` of ``"gd"``.
     check_every : int
-        On devices that synchronise to read a flag, how often the loop checks whether
-        every row is done.
+        On devices that synchronise to read a flag, how many iterations run between two
+        reads of whether every row is done (no read before the first such batch).
     alpha : float or array
         First Gauss--Newton step fraction (per row); the previous projection's final one
         spares the line search from rediscovering the landscape's scale.
+    active : array of bool, optional
+        Rows to project; the others are left as they are (their status reads CONVERGED).
+    xx : array, optional
+        :math:`\|x\|^2` per row, if known.
+    backend : Backend, optional
+        Whose kernels to use; default the backend of ``x``.
 
     Returns
     -------
@@ -128,41 +140,57 @@ def project(
     if method not in PROJECTIONS:
         raise ValueError(f"projection must be one of {PROJECTIONS}; got {method!r}")
     xp = array_namespace(x, g)
-    host = eager(x)
+    if backend is None:
+        backend = backends.of(x)
+    k = backend.kernels
+    host = backend.eager(x)
     dev = device_of(x)
     gauss_newton = method == "gauss-newton"
     if rtol is None:
         rtol = math.sqrt(eps(x, xp=xp))
 
     z = x
-    D, v = foot_residual(x, f, g, cx, cy, xp=xp)
-    gg, gv, vv = dot(g, g, xp=xp), dot(g, v, xp=xp), dot(v, v, xp=xp)
+    e = f - cy
+    d = k.residual(x, g, e, cx)
+    D = 0.5 * (d.dd + e * e)
+    gg, gv, vv = d.gg, d.gv, d.vv
     r = r0 = xp.sqrt(vv)
+    if xx is None:
+        xx = k.dot(x, x)
     # Round-off floor: |grad D| cannot be resolved below a few ulps of z.
-    tol = rtol * r0 + 8.0 * eps(x, xp=xp) * (xp.sqrt(dot(x, x, xp=xp)) + 1.0)
+    tol = rtol * r0 + 8.0 * eps(x, xp=xp) * (xp.sqrt(xx) + 1.0)
 
     def code(c: int) -> Array:
         return xp.full(r.shape, int(c), dtype=xp.int32, device=dev)
 
     done = r <= tol
+    if active is not None:
+        done = done | ~active
     status = xp.where(done, code(ProjStatus.CONVERGED), code(ProjStatus.MAXITER))
     alpha = xp.ones_like(r) * alpha
+    zero = xp.zeros_like(r)
     shift = xp.ones_like(r)
     moved = xp.zeros_like(done)
     nonfinite = xp.zeros_like(done)
     iters = 0
     for it in range(maxiter):
-        if (host or it % check_every == 0) and bool(xp.all(done)):
+        if (host or (it > 0 and it % check_every == 0)) and bool(xp.all(done)):
             break
+        # The trial point z + a g - b (z - c_x) (see rbo.backends.Kernels.trial); finished
+        # rows take a zero step, so they are evaluated where they already are.
         if gauss_newton:
-            delta = gauss_newton_direction(v, g, gv, gg, xp=xp, shift=shift)
-            zt = z + col(alpha, xp=xp) * delta
+            b = xp.where(done, zero, alpha / shift)
+            a = b * (gv / (shift + gg) - e)
         else:
-            zt = z - step * v
+            b = xp.where(done, zero, step + zero)
+            a = -b * e
+        zt = k.trial(z, g, cx, a, b)
         ft, gt = fun(zt)
         iters += 1
-        Dt, vt = foot_residual(zt, ft, gt, cx, cy, xp=xp)
-        vvt = dot(vt, vt, xp=xp)
+        et = ft - cy
+        dt = k.residual(zt, gt, et, cx, prev=Previous(z, g) if gauss_newton else None)
+        Dt = 0.5 * (dt.dd + et * et)
+        vvt = dt.vv
         finite = xp.isfinite(Dt) & xp.isfinite(vvt)
         if gauss_newton:
             slope = (gv * gv / (shift + gg) - vv) / shift  # v . delta, negative
@@ -179,14 +207,18 @@ def project(
         moved = moved | ok
 
         if gauss_newton:
-            shift = xp.where(ok, _secant_shift(zt - z, vt - v, gt, xp), shift)
+            # s . (v_t - v) from the pass's products: s . s + e_t g_t . s - e g . s
+            sy = dt.ss + et * dt.gs - e * dt.gps
+            shift = xp.where(ok, _secant_shift(dt.ss, dt.gs, sy, xp), shift)
         z = select(ok, zt, z, xp=xp, host=host)
         f = select(ok, ft, f, xp=xp, host=host)
         g = select(ok, gt, g, xp=xp, host=host)
-        v = select(ok, vt, v, xp=xp, host=host)
+        del zt, gt  # a rejected trial's arrays go now, not when the next one is made
+        e = xp.where(ok, et, e)
         D = xp.where(ok, Dt, D)
         vv = xp.where(ok, vvt, vv)
-        gg, gv = dot(g, g, xp=xp), dot(g, v, xp=xp)
+        gg = xp.where(ok, dt.gg, gg)
+        gv = xp.where(ok, dt.gv, gv)
         r = xp.sqrt(vv)
 
         if gauss_newton:
@@ -215,20 +247,20 @@ def project(
         # moved away from the foot point: divergence, whatever the iteration count.
         grew = (r > r0) & unfinished
         status = xp.where(grew, code(ProjStatus.DIVERGED), status)
-    return Projection(z, f, g, r, iters, status, alpha)
+    return Projection(z, f, g, r, iters, status, alpha, gg)
 
 
-def _secant_shift(s: Array, y: Array, g: Array, xp: Any) -> Array:
-    """Scalar ``a`` with ``s . (a I + g g^T) s = s . y``: the curvature term that
-    Gauss--Newton neglects, :math:`(f - c_y)\nabla^2 f`, measured along the last step.
+def _secant_shift(ss: Array, gs: Array, sy: Array, xp: Any) -> Array:
+    r"""Scalar ``a`` with ``s . (a I + g g^T) s = s . y``: the curvature term that
+    Gauss--Newton neglects, :math:`(f - c_y)\nabla^2 f`, measured along the last step
+    ``s`` (``y`` is the change of :math:`\nabla D`; ``ss``, ``gs``, ``sy`` are the
+    products the residual pass formed).
 
     Where the landscape is curved on the ball's scale this term is what slows plain
     Gauss--Newton down; measured along the step it costs no evaluation. Negative or
     unusable measurements give 1 (plain Gauss--Newton); the rest is kept in [1e-2, 1e8].
     """
-    ss = dot(s, s, xp=xp)
-    gs = dot(g, s, xp=xp)
-    a = (dot(s, y, xp=xp) - gs * gs) / xp.where(ss > 0, ss, xp.ones_like(ss))
+    a = (sy - gs * gs) / xp.where(ss > 0, ss, xp.ones_like(ss))
     usable = xp.isfinite(a) & (ss > 0) & (a > 0)
     return xp.where(usable, xp.minimum(xp.maximum(a, 1e-2), 1e8), xp.ones_like(a))
 

@@ -8,9 +8,10 @@ from typing import Any, NamedTuple
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ._arrays import Array, dot
-from ._geometry import center, descended_center
-from ._projection import PROJECTIONS, ProjStatus, project
+from . import backends
+from ._arrays import Array, select
+from ._geometry import center
+from ._projection import PROJECTIONS, Projection, ProjStatus, project
 from ._solver import Objective, Schedule, check_positive, schedule_value
 from ._status import Status
 
@@ -44,6 +45,18 @@ class RBOState(NamedTuple):
     proj_alpha : array
         Gauss--Newton step fraction the last projection ended with; the next starts
         from twice that (at most 1).
+    gg, xx : array
+        :math:`\\|g\\|^2` and :math:`\\|x\\|^2` per row, kept so that the next step and
+        the stopping tests need no pass over ``g`` or ``x`` of their own.
+    halvings : array
+        Per row, how often the learning rate is halved in the next step: on devices a
+        row whose projection met NaN or inf stays put and retries next step with half
+        its learning rate (on the host it retries within the step).
+    row_failure : array
+        Per row, the :class:`~rbo.Status` code of a failure, or -1 (batched and device
+        runs report failures here; ``failure`` is for single host runs).
+    active : array of bool or None
+        Rows the next step moves; the others stay as they are (None: all).
     """
 
     x: Array
@@ -59,6 +72,11 @@ class RBOState(NamedTuple):
     proj_iters: int
     proj_status: Array
     proj_alpha: Array
+    gg: Array | None = None
+    xx: Array | None = None
+    halvings: Array | None = None
+    row_failure: Array | None = None
+    active: Array | None = None
 
     @property
     def center(self) -> tuple[Array, Array]:
@@ -147,6 +165,8 @@ class RBO:
     def init(self, fun: Objective, x0: Array, /) -> RBOState:
         f, g = fun(x0)
         xp = array_namespace(x0)
+        k = backends.of(x0).kernels
+        ints = {"dtype": xp.int32, "device": device_of(x0)}
         return RBOState(
             x=x0,
             f=f,
@@ -159,59 +179,128 @@ class RBO:
             fscale=float(self.fscale),
             residual=xp.zeros_like(f),
             proj_iters=0,
-            proj_status=xp.zeros(f.shape, dtype=xp.int32, device=device_of(x0)),
+            proj_status=xp.zeros(f.shape, **ints),
             proj_alpha=xp.ones_like(f),
+            gg=k.dot(g, g),
+            xx=k.dot(x0, x0),
+            halvings=xp.zeros(f.shape, **ints),
+            row_failure=xp.full(f.shape, _NO_FAILURE, **ints),
         )
 
     def step(self, fun: Objective, state: RBOState, /) -> RBOState:
-        xp = array_namespace(state.x)
-        k = state.nit
-        radius = schedule_value("radius", self.radius, k)
-        lr = schedule_value("lr", self.lr, k)
+        x = state.x
+        xp = array_namespace(x)
+        backend = backends.of(x)
+        k = backend.kernels
+        host = backend.eager(x)
+        nit = state.nit
+        radius = schedule_value("radius", self.radius, nit)
+        lr = schedule_value("lr", self.lr, nit)
         scale = 1.0 / self.fscale
         graph = fun if scale == 1.0 else _scaled(fun, scale)
-        x, fs, gs = state.x, state.f * scale, state.g * scale
+        fs, gs = (state.f, state.g) if scale == 1.0 else (state.f * scale, state.g * scale)
+        gg = k.dot(gs, gs) if state.gg is None else state.gg * (scale * scale)
         maxiter = self.proj_maxiter
         if maxiter is None:
             maxiter = 20 if self.projection == "gauss-newton" else 10
-        iters = 0
-        for _ in range(self.max_halvings + 1):
-            cx, cy = descended_center(x, fs, gs, radius, lr, xp=xp)
-            p = project(
+        ints = {"dtype": xp.int32, "device": device_of(x)}
+
+        def attempt(lr: Any, active: Array | None) -> Projection:
+            # The descended centre (rbo._geometry.descended_center), through the kernels.
+            rho_s = radius / xp.sqrt(1.0 + gg)
+            cx = k.centre(x, gs, rho_s + lr)
+            return project(
                 graph,
                 x,
                 fs,
                 gs,
                 cx,
-                cy,
+                fs + rho_s - lr * gg,
                 method=self.projection,
                 maxiter=maxiter,
                 rtol=None if self.proj_rtol is None else float(self.proj_rtol),
                 step=float(self.proj_step),
                 check_every=self.check_every,
                 alpha=xp.minimum(2.0 * state.proj_alpha, 1.0),
+                active=active,
+                xx=state.xx,
+                backend=backend,
             )
-            iters += p.iters
-            if bool(xp.any(p.status == int(ProjStatus.DIVERGED))):
+
+        def code(status: int) -> Array:
+            return xp.full(fs.shape, int(status), **ints)
+
+        halvings = state.halvings
+        if halvings is None:
+            halvings = code(0)
+        fail = code(_NO_FAILURE)
+        diverged, nonfinite = int(ProjStatus.DIVERGED), int(ProjStatus.NONFINITE)
+        iters = 0
+        if host and fs.ndim == 0:
+            # One row on the host: reading its status is free, so NaN is retried at once.
+            for _ in range(self.max_halvings + 1):
+                p = attempt(lr, state.active)
+                iters += p.iters
+                if bool(p.status == diverged):
+                    return state._replace(
+                        failure=Status.PROJECTION_FAILED,
+                        residual=p.residual,
+                        proj_iters=iters,
+                        proj_status=p.status,
+                    )
+                if not bool(p.status == nonfinite):
+                    break
+                lr *= 0.5
+            else:
                 return state._replace(
-                    failure=Status.PROJECTION_FAILED,
-                    residual=p.residual,
-                    proj_iters=iters,
-                    proj_status=p.status,
+                    failure=Status.NONFINITE, proj_iters=iters, proj_status=p.status
                 )
-            if not bool(xp.any(p.status == int(ProjStatus.NONFINITE))):
-                break
-            lr *= 0.5
+        elif host:
+            # Rows on the host: the rows that met NaN retry within the step, alone.
+            pending = xp.ones(fs.shape, dtype=xp.bool, device=device_of(x))
+            if state.active is not None:
+                pending = pending & state.active
+            lr = lr + xp.zeros_like(fs)
+            p = None
+            for _ in range(self.max_halvings + 1):
+                trial = attempt(lr, pending)
+                iters += trial.iters
+                p = trial if p is None else _merge(pending, trial, p, xp)
+                fail = xp.where(
+                    pending & (trial.status == diverged), code(Status.PROJECTION_FAILED), fail
+                )
+                pending = pending & (trial.status == nonfinite)
+                if not bool(xp.any(pending)):
+                    break
+                lr = xp.where(pending, 0.5 * lr, lr)
+            else:
+                fail = xp.where(pending, code(Status.NONFINITE), fail)
         else:
-            return state._replace(failure=Status.NONFINITE, proj_iters=iters, proj_status=p.status)
-        dx = p.z - x
-        f, g = (p.f, p.g) if scale == 1.0 else (p.f / scale, p.g / scale)
+            # On a device nothing is read back: a row that met NaN stays where it is and
+            # retries next step with half its learning rate, up to max_halvings times.
+            lr = lr * 0.5 ** xp.astype(halvings, fs.dtype)
+            p = attempt(lr, state.active)
+            iters = p.iters
+            halvings = xp.where(p.status == nonfinite, halvings + 1, xp.zeros_like(halvings))
+            fail = xp.where(halvings > self.max_halvings, code(Status.NONFINITE), fail)
+            fail = xp.where(p.status == diverged, code(Status.PROJECTION_FAILED), fail)
+
+        z, f, g, gg_z = p.z, p.f, p.g, p.gg
+        if scale != 1.0:
+            f, g, gg_z = f / scale, g / scale, gg_z / (scale * scale)
+        failed = fail != _NO_FAILURE
+        if not (host and fs.ndim == 0):  # failed rows keep their point (a diverged gd moved)
+            z = select(failed, x, z, xp=xp, host=False)
+            f = xp.where(failed, state.f, f)
+            g = select(failed, state.g, g, xp=xp, host=False)
+            gg_z = xp.where(failed, gg / (scale * scale), gg_z)
+        zz, dd = k.step_norms(z, x)
         return RBOState(
-            x=p.z,
+            x=z,
             f=f,
             g=g,
-            nit=k + 1,
-            step_norm=xp.sqrt(dot(dx, dx, xp=xp)),
+            nit=nit + 1,
+            step_norm=xp.sqrt(dd),
             failure=None,
             radius=radius,
             lr=lr,
@@ -220,10 +309,36 @@ class RBO:
             proj_iters=iters,
             proj_status=p.status,
             proj_alpha=p.alpha,
+            gg=gg_z,
+            xx=zz,
+            halvings=halvings,
+            row_failure=fail,
+            active=state.active,
         )
 
     def terminate(self, state: RBOState, /) -> Status | None:
         return state.failure
+
+
+_NO_FAILURE = -1  # row_failure of a row that has not failed
+
+
+def _merge(rows: Array, new: Projection, old: Projection, xp: Any) -> Projection:
+    """``new`` on ``rows``, ``old`` elsewhere."""
+
+    def pick(a: Array, b: Array) -> Array:
+        return select(rows, a, b, xp=xp, host=False)
+
+    return Projection(
+        pick(new.z, old.z),
+        pick(new.f, old.f),
+        pick(new.g, old.g),
+        pick(new.residual, old.residual),
+        new.iters,
+        pick(new.status, old.status),
+        pick(new.alpha, old.alpha),
+        pick(new.gg, old.gg),
+    )
 
 
 def _scaled(fun: Objective, scale: float) -> Objective:

@@ -1,16 +1,26 @@
-"""Stopping tests shared by every method: pure functions of the state and the best point."""
+"""Stopping tests shared by every method: pure functions of the state and the best point.
+
+Two bookkeepers use the same tests. :class:`Best` follows one run on the host, where
+reading a number back is free. :class:`Rows` follows a batch of independent runs, or one
+run on a device: everything it holds is a per-row array updated with ``where``, and the
+loop reads a single flag back (:meth:`Rows.running`) only every few steps.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from array_api_compat import array_namespace
+from array_api_compat import device as device_of
 
-from ._arrays import dot
+from ._arrays import Array, dot, select
 from ._solver import StateFields
 from ._status import Status
 
-__all__ = ["Best", "Tolerances", "check"]
+__all__ = ["RUNNING", "Best", "Rows", "Tolerances", "check", "gradient_small", "step_small"]
+
+RUNNING = -1  # status code of a row that has not stopped
 
 
 @dataclass(frozen=True)
@@ -21,6 +31,29 @@ class Tolerances:
     xtol: float = 1e-10  # |step| <= xtol * (1 + |x|)
     ftol: float = 1e-10  # improvement of the best value that resets `patience`
     patience: int | None = 100  # iterations without such an improvement before stopping
+
+
+def _squared_norm(a: Array, cached: Array | None, xp: Any) -> Array:
+    """``|a|^2`` per row, or the value a state keeps of it (RBO's ``gg`` and ``xx``)."""
+    return dot(a, a, xp=xp) if cached is None else cached
+
+
+def gradient_small(state: StateFields, tol: Tolerances, xp: Any) -> Array:
+    """Per row: ``|grad f| <= gtol``."""
+    gg = _squared_norm(state.g, getattr(state, "gg", None), xp)
+    return xp.sqrt(gg) <= tol.gtol
+
+
+def step_small(state: StateFields, tol: Tolerances, xp: Any) -> Array:
+    """Per row: the last step moved less than ``xtol * (1 + |x|)``.
+
+    A row that stayed put to retry its step with a smaller learning rate (RBO's
+    ``halvings`` on a device) has not converged, and does not count.
+    """
+    xx = _squared_norm(state.x, getattr(state, "xx", None), xp)
+    small = state.step_norm <= tol.xtol * (1.0 + xp.sqrt(xx))
+    retrying = getattr(state, "halvings", None)
+    return small if retrying is None else small & (retrying == 0)
 
 
 class Best:
@@ -52,12 +85,90 @@ class Best:
 def check(state: StateFields, best: Best, tol: Tolerances) -> Status | None:
     """The first stopping test that holds, or None to go on."""
     xp = array_namespace(state.x)
-    if tol.gtol > 0 and float(xp.sqrt(dot(state.g, state.g, xp=xp))) <= tol.gtol:
+    if tol.gtol > 0 and bool(gradient_small(state, tol, xp)):
         return Status.GTOL
-    if state.nit > 0 and tol.xtol > 0:
-        xnorm = float(xp.sqrt(dot(state.x, state.x, xp=xp)))
-        if float(state.step_norm) <= tol.xtol * (1.0 + xnorm):
-            return Status.XTOL
+    if state.nit > 0 and tol.xtol > 0 and bool(step_small(state, tol, xp)):
+        return Status.XTOL
     if tol.patience is not None and best.stale >= tol.patience:
         return Status.STAGNATION
     return None
+
+
+class Rows:
+    """Best point, progress and status of every row, kept on the rows' device.
+
+    The same tests as :class:`Best` and :func:`check`, row by row: a row's status is
+    :data:`RUNNING` until a test holds for it (or the method reports it failed), and from
+    then on the row is frozen: its best point and counts no longer change. ``nit`` counts
+    the steps each row made while running.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> s = SimpleNamespace(x=np.zeros((2, 1)), f=np.array([1.0, 2.0]),
+    ...                     g=np.array([[0.0], [1.0]]), nit=0, step_norm=np.zeros(2))
+    >>> rows = Rows(s, Tolerances(), host=True)
+    >>> rows.check(s)
+    >>> rows.status.tolist(), rows.running()
+    ([0, -1], True)
+    """
+
+    def __init__(self, state: StateFields, tol: Tolerances, *, host: bool) -> None:
+        xp = array_namespace(state.x)
+        self.xp, self.tol, self.host = xp, tol, host
+        self._ints = ints = {"dtype": xp.int32, "device": device_of(state.f)}
+        self.x, self.f, self.g = state.x, state.f, state.g
+        self.best_nit = xp.zeros(state.f.shape, **ints)
+        self.nit = xp.zeros(state.f.shape, **ints)
+        self.stale = xp.zeros(state.f.shape, **ints)
+        self.anchor = state.f
+        self.status = xp.full(state.f.shape, RUNNING, **ints)
+
+    @property
+    def active(self) -> Array:
+        """Per row: still running."""
+        return self.status == RUNNING
+
+    def running(self) -> bool:
+        """Whether any row still runs: the one value the loop reads back."""
+        return bool(self.xp.any(self.active))
+
+    def update(self, state: StateFields, failure: Array) -> None:
+        """Account for a step: ``failure`` holds per-row Status codes (``RUNNING``: none)."""
+        xp = self.xp
+        run = self.active
+        self.nit = xp.where(run & (failure == RUNNING), self.nit + 1, self.nit)
+        self.status = xp.where(run, failure, self.status)
+        run = self.active
+        better = run & (state.f < self.f)  # NaN compares false: never best
+        self.x = select(better, state.x, self.x, xp=xp, host=self.host)
+        self.g = select(better, state.g, self.g, xp=xp, host=self.host)
+        self.f = xp.where(better, state.f, self.f)
+        self.best_nit = xp.where(better, self.nit, self.best_nit)
+        floor = self.tol.ftol * xp.maximum(xp.abs(self.anchor), xp.ones_like(self.anchor))
+        progress = (self.anchor - self.f) > floor
+        self.anchor = xp.where(run & progress, self.f, self.anchor)
+        stale = xp.where(progress, xp.zeros_like(self.stale), self.stale + 1)
+        self.stale = xp.where(run, stale, self.stale)
+
+    def check(self, state: StateFields) -> None:
+        """Stop the rows for which a test holds (the first that holds names the status)."""
+        xp, tol = self.xp, self.tol
+        tests = []
+        if tol.gtol > 0:
+            tests.append((gradient_small(state, tol, xp), Status.GTOL))
+        if state.nit > 0 and tol.xtol > 0:
+            tests.append((step_small(state, tol, xp), Status.XTOL))
+        if tol.patience is not None:
+            tests.append((self.stale >= tol.patience, Status.STAGNATION))
+        run = self.active
+        for holds, status in reversed(tests):  # the first test that holds wins: apply it last
+            self.status = xp.where(run & holds, self._code(status), self.status)
+
+    def stop(self, status: Status) -> None:
+        """Give every running row ``status`` (a budget ran out, or the run was stopped)."""
+        self.status = self.xp.where(self.active, self._code(status), self.status)
+
+    def _code(self, status: Status) -> Array:
+        return self.xp.full(self.status.shape, int(status), **self._ints)

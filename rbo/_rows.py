@@ -1,0 +1,193 @@
+"""The loop of :func:`rbo.minimize` for a batch of independent runs, or one run on a device.
+
+The same protocol loop as the host loop in ``_minimize``, with all bookkeeping per row on
+the rows' device (:class:`~rbo._termination.Rows`): a row stops when a test holds for it
+and is frozen from then on, while the others go on. The only values read back to the
+host are whether any row still runs -- every step on the host or with a callback, every
+``check_every`` steps on a device -- and the statuses once at the end. ``nit`` and
+``nfev`` are host integers, so the iteration and evaluation budgets cost no read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from array_api_compat import array_namespace
+from array_api_compat import device as device_of
+from scipy.optimize import OptimizeResult
+
+from ._arrays import Array, select
+from ._objective import Objective
+from ._solver import Solver
+from ._status import Status
+from ._termination import RUNNING, Rows, Tolerances
+from .backends import Backend
+
+__all__ = ["run_rows"]
+
+
+def run_rows(
+    solver: Solver[Any],
+    objective: Objective,
+    x0: Array,
+    tolerances: Tolerances,
+    *,
+    backend: Backend,
+    batched: bool,
+    maxiter: int,
+    maxfev: int | None,
+    notify: Callable[[Any, Objective], None] | None,
+    return_trajectory: bool,
+) -> OptimizeResult:
+    """Run ``solver`` on every row of ``x0`` (or on the single row ``x0`` of a device)."""
+    xp = array_namespace(x0)
+    host = backend.eager(x0)
+    # A callback reads the state every step anyway; then the loop reads its flags too, so
+    # that no step is made (and reported) after the last row has stopped.
+    every = 1 if host or notify is not None else int(getattr(solver, "check_every", 4))
+    state = solver.init(objective, x0)
+    _check_start(state.f, xp, batched=batched)
+    rows = Rows(state, tolerances, host=host)
+    rows.check(state)
+    path = [state] if return_trajectory else None
+    freeze = "active" not in getattr(state, "_fields", ())
+    ended: Status | None = None
+    steps = 0
+    while steps % every != 0 or rows.running():
+        if state.nit >= maxiter:
+            ended = Status.MAXITER
+            break
+        if maxfev is not None and objective.nfev >= maxfev:
+            ended = Status.MAXFEV
+            break
+        active = rows.active
+        try:
+            if freeze:
+                new = _frozen(state, solver.step(objective, state), active, xp)
+            else:
+                new = solver.step(objective, state._replace(active=active))
+            state = new
+            steps += 1
+            rows.update(state, _failures(state, xp))
+            if path is not None:
+                path.append(state)
+            if notify is not None:
+                try:
+                    notify(state, objective)
+                except StopIteration:
+                    ended = Status.CALLBACK
+                    break
+        except (Exception, KeyboardInterrupt) as exc:
+            rows.stop(Status.ERROR)
+            error = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
+            result = _result(rows, state, objective, path, backend, batched=batched, error=error)
+            exc.rbo_result = result  # type: ignore[union-attr]
+            exc.add_note("rbo: the best points found so far are in this exception's .rbo_result")
+            raise
+        rows.check(state)
+    if ended is not None:
+        rows.stop(ended)
+    return _result(rows, state, objective, path, backend, batched=batched)
+
+
+def _check_start(f: Array, xp: Any, *, batched: bool) -> None:
+    finite = xp.isfinite(f)
+    if bool(xp.all(finite)):
+        return
+    if not batched:
+        raise ValueError(f"fun(x0) must be finite; got {float(f)}")
+    bad = int(xp.argmax(xp.astype(~finite, xp.int32)))
+    raise ValueError(f"fun(x0) must be finite in every row; row {bad} gives {float(f[bad])}")
+
+
+def _failures(state: Any, xp: Any) -> Array:
+    """Per-row Status codes of the method's failures in the last step (RUNNING: none)."""
+    if state.failure is not None:
+        return xp.full(state.f.shape, int(state.failure), dtype=xp.int32, device=device_of(state.f))
+    codes = getattr(state, "row_failure", None)
+    if codes is not None:
+        return codes
+    return xp.full(state.f.shape, RUNNING, dtype=xp.int32, device=device_of(state.f))
+
+
+def _frozen(old: Any, new: Any, active: Array, xp: Any) -> Any:
+    """``new`` with the rows that had stopped put back as they were in ``old``."""
+
+    def pick(a: Array, b: Array) -> Array:
+        return select(active, a, b, xp=xp, host=False)
+
+    return new._replace(
+        x=pick(new.x, old.x),
+        f=pick(new.f, old.f),
+        g=pick(new.g, old.g),
+        step_norm=pick(new.step_norm, xp.zeros_like(new.step_norm)),
+    )
+
+
+def row_intermediate(state: Any, objective: Objective) -> OptimizeResult:
+    """What a callback of a batched or device run sees: the rows' arrays, left on the
+    device (nothing is read back unless the callback reads it)."""
+    res = OptimizeResult(x=state.x, fun=state.f, jac=state.g, nit=state.nit, nfev=objective.nfev)
+    if hasattr(state, "residual"):
+        res.update(
+            center=state.center, radius=state.radius, lr=state.lr, proj_residual=state.residual
+        )
+    return res
+
+
+def _result(
+    rows: Rows,
+    state: Any,
+    objective: Objective,
+    path: list[Any] | None,
+    backend: Backend,
+    *,
+    batched: bool,
+    error: str | None = None,
+) -> OptimizeResult:
+    """The result of a row loop; ``error`` is the message of rows that ended in an error."""
+    xp = rows.xp
+    codes = [Status(int(c)) for c in backend.to_host(xp.reshape(rows.status, (-1,))).tolist()]
+    messages = [error if c == Status.ERROR and error else c.message for c in codes]
+    res = OptimizeResult(
+        x=rows.x,
+        jac=rows.g,
+        nfev=objective.nfev,
+        njev=objective.njev,
+        x_last=state.x,
+    )
+    if batched:
+        best = int(xp.argmin(rows.f))
+        res.update(
+            fun=rows.f,
+            nit=rows.nit,
+            status=rows.status,
+            success=xp.asarray([c.success for c in codes], device=device_of(rows.f)),
+            message=messages,
+            fun_last=state.f,
+            best_nit=rows.best_nit,
+            best=best,
+            x_best=rows.x[best, ...],
+            fun_best=float(rows.f[best]),
+        )
+        if hasattr(state, "residual"):
+            res.proj_residual = state.residual
+    else:
+        (code,) = codes
+        res.update(
+            fun=float(rows.f),
+            nit=int(rows.nit),
+            status=int(code),
+            success=code.success,
+            message=messages[0],
+            fun_last=float(state.f),
+            best_nit=int(rows.best_nit),
+        )
+        if hasattr(state, "residual"):
+            res.proj_residual = float(state.residual)
+    if path is not None:
+        from ._minimize import _trajectory  # the module that imports this one
+
+        res.trajectory = _trajectory(path)
+    return res

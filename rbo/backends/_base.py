@@ -1,0 +1,114 @@
+"""What a backend is: a namespace plus the few things the Array API leaves out."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+from typing import Any
+
+import numpy as np
+
+from ._kernels import Kernels
+
+__all__ = ["Backend", "to_numpy"]
+
+
+class Backend:
+    """Where arrays live and how rbo works with them there.
+
+    A backend knows its array-API namespace, moves arrays to and from the host, waits for
+    queued work (for timing), draws random numbers on its device (the Array API has no
+    random numbers) and may supply fused :class:`~rbo.backends.Kernels` for the hot
+    updates. Subclass it and :func:`rbo.backends.register` an instance to add one; only
+    :attr:`name`, :meth:`owns` and :meth:`namespace` have no default.
+
+    Attributes
+    ----------
+    name : str
+        Registry name, as passed to ``rbo.minimize(..., backend=name)``.
+    kernels : Kernels
+        The step's row-wise updates; the default is plain array-API code.
+    """
+
+    name: str = ""
+    kernels: Kernels = Kernels()
+
+    def owns(self, x: Any, /) -> bool:
+        """Whether ``x`` is an array of this backend (automatic selection asks this)."""
+        raise NotImplementedError
+
+    def namespace(self) -> Any:
+        """The array-API namespace (as ``array_api_compat.array_namespace`` returns it)."""
+        raise NotImplementedError
+
+    def device(self) -> Any:
+        """The device arrays moved to this backend are put on (None: the default)."""
+        return None
+
+    def asarray(self, x: Any, /, *, dtype: Any = None) -> Any:
+        """``x`` (host data or another namespace's array) as an array of this backend."""
+        xp = self.namespace()
+        return xp.asarray(to_numpy(x), dtype=dtype, device=self.device())
+
+    def to_host(self, x: Any, /) -> Any:
+        """``x`` as a NumPy array."""
+        return to_numpy(x)
+
+    def synchronize(self, x: Any = None, /) -> None:
+        """Wait until queued work on ``x`` (or on the device) is done; a no-op on the host."""
+
+    def eager(self, x: Any, /) -> bool:
+        """Whether reading a scalar of ``x`` back costs nothing (no device synchronisation).
+
+        Eager arrays are looped over with Python branches; the others with ``where`` and
+        flags read back only every few iterations.
+        """
+        return True
+
+    def rng(self, seed: Any = None) -> Any:
+        """A random generator for :meth:`uniform`, seeded reproducibly by ``seed``.
+
+        The default draws on the host with NumPy and moves the numbers, so any two
+        backends with this default draw the same numbers from the same seed.
+        """
+        return np.random.default_rng(seed)
+
+    def uniform(self, rng: Any, low: Any, high: Any, shape: tuple[int, ...], *, dtype: Any) -> Any:
+        """Uniform numbers in ``[low, high)`` (broadcast over the last axis), of ``dtype``."""
+        low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
+        host = low + (high - low) * rng.random(shape)
+        return self.asarray(host, dtype=dtype)
+
+    def describe(self) -> str:
+        """The library and the machine it computes on, for benchmark reports."""
+        version = getattr(_module_of(self.namespace()), "__version__", "?")
+        return f"{self.name} {version} on {_cpu()}"
+
+    def __repr__(self) -> str:
+        return f"<rbo backend {self.name!r}>"
+
+
+def _module_of(xp: Any) -> Any:
+    """The library behind an array-API namespace (``array_api_compat.numpy`` -> numpy)."""
+    name = xp.__name__.removeprefix("array_api_compat.").split(".")[0]
+    return importlib.import_module(name)
+
+
+def _cpu() -> str:
+    """The host CPU's model name and its number of logical cores."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return f"{model} ({os.cpu_count()} logical cores)"
+
+
+def to_numpy(x: Any, /) -> Any:
+    """Host data or an array of any namespace as a NumPy array (through DLPack if need be)."""
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError, RuntimeError):
+        return np.from_dlpack(x)
