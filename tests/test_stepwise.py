@@ -86,7 +86,7 @@ class Batches:
 
         def fg(x):
             self.calls.append(t)
-            return float(0.5 * np.sum((x - c) ** 2)), x - c
+            return 0.5 * np.sum((x - c) ** 2), x - c  # solvers take arrays
 
         return fg
 
