@@ -206,3 +206,21 @@ def test_diverging_gd_projection_is_reported() -> None:
         rastrigin.value_and_grad, x0, *rastrigin.value_and_grad(x0), cx, cy, method="gd", step=1e-3
     )
     assert int(p.status) == ProjStatus.DIVERGED
+
+
+def test_first_projection_iteration_is_the_reference_gauss_newton_step(backend: Backend) -> None:
+    """The fused projection's first iterate equals the textbook formulas of rbo._geometry:
+    z1 = x + delta, delta = -(I + g g^T)^-1 grad D(x)."""
+    from rbo._geometry import foot_residual, gauss_newton_direction
+
+    xp = backend.xp
+    fg = rosenbrock.value_and_grad
+    x = backend.asarray([0.3, 0.1])
+    f, g = fg(x)
+    cx, cy = descended_center(x, f, g, 0.05, 1e-3)
+    _, v = foot_residual(x, f, g, cx, cy)
+    delta = gauss_newton_direction(v, g, xp.sum(g * v), xp.sum(g * g))
+    p = project(fg, x, f, g, cx, cy, maxiter=1, rtol=0.0)
+    expected = x + delta
+    for i in range(2):
+        assert float(p.z[i]) == pytest.approx(float(expected[i]), rel=1e-12, abs=1e-15)
