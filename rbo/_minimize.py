@@ -16,7 +16,7 @@ from . import backends
 from ._entropy_sgd import EntropySGD
 from ._objective import Objective
 from ._rolling_ball import RBO
-from ._rows import row_intermediate, run_rows
+from ._rows import attach, row_intermediate, run_rows
 from ._sam import SAM
 from ._sgd import SGD
 from ._solver import Solver
@@ -235,7 +235,9 @@ def minimize(
                     status = Status.CALLBACK
                     break
         except (Exception, KeyboardInterrupt) as exc:
-            _attach(exc, _result(best, state, objective, Status.ERROR, path))
+            result = _result(best, state, objective, Status.ERROR, path)
+            result.message = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
+            attach(exc, result)
             raise
         status = check(state, best, tolerances)
     return _located(_result(best, state, objective, status, path), where)
@@ -246,13 +248,6 @@ def _located(res: OptimizeResult, where: backends.Backend) -> OptimizeResult:
     res.backend = where.name
     res.device = str(device_of(res.x))
     return res
-
-
-def _attach(exc: BaseException, result: OptimizeResult) -> None:
-    """Hand the best point found so far to whoever catches ``exc``."""
-    result.message = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
-    exc.rbo_result = result  # type: ignore[attr-defined]
-    exc.add_note("rbo: the best point found so far is in this exception's .rbo_result")
 
 
 def _tolerance(name: str, value: float | None, tol: float | None, default: float) -> float:

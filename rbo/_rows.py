@@ -81,14 +81,20 @@ def run_rows(
         except (Exception, KeyboardInterrupt) as exc:
             rows.stop(Status.ERROR)
             error = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
-            result = _result(rows, state, objective, path, backend, batched=batched, error=error)
-            exc.rbo_result = result  # type: ignore[union-attr]
-            exc.add_note("rbo: the best points found so far are in this exception's .rbo_result")
+            attach(
+                exc, _result(rows, state, objective, path, backend, batched=batched, error=error)
+            )
             raise
         rows.check(state)
     if ended is not None:
         rows.stop(ended)
     return _result(rows, state, objective, path, backend, batched=batched)
+
+
+def attach(exc: BaseException, result: Any) -> None:
+    """Hand the best point(s) found so far to whoever catches ``exc`` (status 7)."""
+    exc.rbo_result = result  # type: ignore[attr-defined]
+    exc.add_note("rbo: the best point found so far is in this exception's .rbo_result")
 
 
 def _check_start(f: Array, xp: Any, *, batched: bool) -> None:

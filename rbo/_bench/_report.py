@@ -202,13 +202,9 @@ def provenance(command: str, elapsed: float, jobs: int, *notes: str) -> str:
     import scipy
 
     from .. import __version__
+    from ..backends._base import cpu_model
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         f"- command: `{command}`",

@@ -95,15 +95,20 @@ def _module_of(xp: Any) -> Any:
     return importlib.import_module(name)
 
 
-def _cpu() -> str:
-    """The host CPU's model name and its number of logical cores."""
+def cpu_model() -> str:
+    """The host CPU's model name (``/proc/cpuinfo`` where there is one)."""
     model = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             model = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
     except (OSError, StopIteration):
         pass
-    return f"{model} ({os.cpu_count()} logical cores)"
+    return model
+
+
+def _cpu() -> str:
+    """The host CPU's model name and its number of logical cores."""
+    return f"{cpu_model()} ({os.cpu_count()} logical cores)"
 
 
 def to_numpy(x: Any, /) -> Any:
