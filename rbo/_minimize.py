@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -14,14 +12,13 @@ from scipy.optimize import OptimizeResult
 
 from . import backends
 from ._entropy_sgd import EntropySGD
+from ._loop import run
 from ._objective import Objective
 from ._rolling_ball import RBO
-from ._rows import attach, row_intermediate, run_rows
 from ._sam import SAM
 from ._sgd import SGD
 from ._solver import Solver
-from ._status import Status
-from ._termination import Best, Tolerances, check
+from ._termination import Tolerances
 from ._validation import as_start, check_count, check_tolerance
 
 __all__ = ["METHODS", "make_solver", "minimize"]
@@ -191,60 +188,18 @@ def minimize(
     )
     solver = make_solver(method, options)
     objective = Objective(fun, jac, args, x0)
-    if vectorized or not where.eager(x0):
-        res = run_rows(
-            solver,
-            objective,
-            x0,
-            tolerances,
-            backend=where,
-            batched=vectorized,
-            maxiter=maxiter,
-            maxfev=maxfev,
-            notify=_wrap_callback(callback, row_intermediate if vectorized else None),
-            return_trajectory=return_trajectory,
-        )
-        return _located(res, where)
-    notify = _wrap_callback(callback)
-
-    state = solver.init(objective, x0)
-    if not math.isfinite(float(state.f)):
-        raise ValueError(f"fun(x0) must be finite; got {float(state.f)}")
-    best = Best(state, tolerances.ftol)
-    path = [state] if return_trajectory else None
-    status = check(state, best, tolerances)
-    while status is None:
-        if state.nit >= maxiter:
-            status = Status.MAXITER
-            break
-        if maxfev is not None and objective.nfev >= maxfev:
-            status = Status.MAXFEV
-            break
-        try:
-            state = solver.step(objective, state)
-            status = solver.terminate(state)
-            if status is not None:
-                break
-            best.update(state)
-            if path is not None:
-                path.append(state)
-            if notify is not None:
-                try:
-                    notify(state, objective)
-                except StopIteration:
-                    status = Status.CALLBACK
-                    break
-        except (Exception, KeyboardInterrupt) as exc:
-            result = _result(best, state, objective, Status.ERROR, path)
-            result.message = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
-            attach(exc, result)
-            raise
-        status = check(state, best, tolerances)
-    return _located(_result(best, state, objective, status, path), where)
-
-
-def _located(res: OptimizeResult, where: backends.Backend) -> OptimizeResult:
-    """``res`` saying where its arrays live."""
+    res = run(
+        solver,
+        objective,
+        x0,
+        tolerances,
+        backend=where,
+        batched=vectorized,
+        maxiter=maxiter,
+        maxfev=maxfev,
+        callback=callback,
+        return_trajectory=return_trajectory,
+    )
     res.backend = where.name
     res.device = str(device_of(res.x))
     return res
@@ -254,69 +209,3 @@ def _tolerance(name: str, value: float | None, tol: float | None, default: float
     if value is None:
         return default if tol is None else tol
     return check_tolerance(name, value)
-
-
-def _wrap_callback(
-    callback: Callable[..., Any] | None, intermediate: Callable[..., OptimizeResult] | None = None
-) -> Callable[[Any, Objective], None] | None:
-    if callback is None:
-        return None
-    try:
-        params = list(inspect.signature(callback).parameters)
-    except (TypeError, ValueError):
-        params = []
-    make = _intermediate if intermediate is None else intermediate
-    if params == ["intermediate_result"]:
-        return lambda state, objective: callback(intermediate_result=make(state, objective))
-    return lambda state, objective: callback(state.x)
-
-
-def _intermediate(state: Any, objective: Objective) -> OptimizeResult:
-    res = OptimizeResult(
-        x=state.x, fun=float(state.f), jac=state.g, nit=state.nit, nfev=objective.nfev
-    )
-    if hasattr(state, "residual"):
-        res.update(
-            center=state.center,
-            radius=state.radius,
-            lr=state.lr,
-            proj_residual=float(state.residual),
-        )
-    return res
-
-
-def _result(
-    best: Best, state: Any, objective: Objective, status: Status, path: list[Any] | None
-) -> OptimizeResult:
-    res = OptimizeResult(
-        x=best.x,
-        fun=best.value,
-        jac=best.g,
-        nit=state.nit,
-        nfev=objective.nfev,
-        njev=objective.njev,
-        status=int(status),
-        success=status.success,
-        message=status.message,
-        x_last=state.x,
-        fun_last=float(state.f),
-        best_nit=best.nit,
-    )
-    if hasattr(state, "residual"):
-        res.proj_residual = float(state.residual)
-    if path is not None:
-        res.trajectory = _trajectory(path)
-    return res
-
-
-def _trajectory(path: list[Any]) -> OptimizeResult:
-    xp = array_namespace(path[0].x)
-    out = OptimizeResult(
-        x=xp.stack([s.x for s in path]),
-        fun=xp.stack([s.f for s in path]),
-    )
-    if hasattr(path[0], "center"):
-        centers = [s.center for s in path]
-        out.center_x = xp.stack([c[0] for c in centers])
-        out.center_y = xp.stack([c[1] for c in centers])
-    return out

@@ -27,7 +27,6 @@ from ._objective import Objective
 from ._rolling_ball import RBO
 from ._solver import Solver
 from ._status import Status
-from ._termination import Best
 from ._validation import as_start
 
 __all__ = ["Incumbent", "RollingBall", "Stepper"]
@@ -100,7 +99,7 @@ class Stepper:
             self._x0 = as_start(x0)
         self._state: Any = None
         self._previous: Any = None  # the state the last move started from
-        self._best: Best | None = None
+        self._best: Incumbent | None = None
         self.nfev = 0
         self.njev = 0
 
@@ -127,8 +126,7 @@ class Stepper:
     @property
     def best(self) -> Incumbent | None:
         """The lowest evaluated point so far (None before the first step)."""
-        b = self._best
-        return None if b is None else Incumbent(b.x, b.value, b.nit)
+        return self._best
 
     def step(self, value_and_grad: Any, /) -> Array:
         """One step on the objective ``value_and_grad(x) -> (f, grad f)``.
@@ -189,10 +187,9 @@ class Stepper:
         return state._replace(f=f, g=g)
 
     def _track(self, state: Any) -> None:
-        if self._best is None:
-            self._best = Best(state, 0.0)
-        else:
-            self._best.update(state)
+        value = float(state.f)
+        if self._best is None or value < self._best.fun:  # NaN compares false: never best
+            self._best = Incumbent(state.x, value, state.nit)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.solver!r}, nit={self.nit}, nfev={self.nfev})"

@@ -1,9 +1,9 @@
-"""Stopping tests shared by every method: pure functions of the state and the best point.
+"""Stopping tests shared by every method, and the bookkeeping of the runs they stop.
 
-Two bookkeepers use the same tests. :class:`Best` follows one run on the host, where
-reading a number back is free. :class:`Rows` follows a batch of independent runs, or one
-run on a device: everything it holds is a per-row array updated with ``where``, and the
-loop reads a single flag back (:meth:`Rows.running`) only every few steps.
+The tests are pure functions of a state. :class:`Rows` keeps, per row, the best point,
+the progress and the status of a batch of independent runs (a single run is one row):
+everything it holds is an array updated with ``where``, so that on a device the loop
+reads a single flag back (:meth:`Rows.running`) only every few steps.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ._arrays import Array, dot, select
 from ._solver import StateFields
 from ._status import Status
 
-__all__ = ["RUNNING", "Best", "Rows", "Tolerances", "check", "gradient_small", "step_small"]
+__all__ = ["RUNNING", "Rows", "Tolerances", "gradient_small", "step_small"]
 
 RUNNING = -1  # status code of a row that has not stopped
 
@@ -56,51 +56,14 @@ def step_small(state: StateFields, tol: Tolerances, xp: Any) -> Array:
     return small if retrying is None else small & (retrying == 0)
 
 
-class Best:
-    """The best point seen so far; a run hands it back whatever ends it.
-
-    Only a finite value can become best. ``stale`` counts the iterations since the best
-    value last improved by more than ``ftol`` (relative, floored at 1).
-    """
-
-    def __init__(self, state: StateFields, ftol: float) -> None:
-        self.ftol = ftol
-        self.x, self.f, self.g, self.nit = state.x, state.f, state.g, state.nit
-        self.value = float(state.f)
-        self.anchor = self.value
-        self.stale = 0
-
-    def update(self, state: StateFields) -> None:
-        value = float(state.f)
-        if value < self.value:  # NaN compares false: never best
-            self.x, self.f, self.g, self.nit = state.x, state.f, state.g, state.nit
-            self.value = value
-        if self.anchor - self.value > self.ftol * max(1.0, abs(self.anchor)):
-            self.anchor = self.value
-            self.stale = 0
-        else:
-            self.stale += 1
-
-
-def check(state: StateFields, best: Best, tol: Tolerances) -> Status | None:
-    """The first stopping test that holds, or None to go on."""
-    xp = array_namespace(state.x)
-    if tol.gtol > 0 and bool(gradient_small(state, tol, xp)):
-        return Status.GTOL
-    if state.nit > 0 and tol.xtol > 0 and bool(step_small(state, tol, xp)):
-        return Status.XTOL
-    if tol.patience is not None and best.stale >= tol.patience:
-        return Status.STAGNATION
-    return None
-
-
 class Rows:
     """Best point, progress and status of every row, kept on the rows' device.
 
-    The same tests as :class:`Best` and :func:`check`, row by row: a row's status is
-    :data:`RUNNING` until a test holds for it (or the method reports it failed), and from
-    then on the row is frozen: its best point and counts no longer change. ``nit`` counts
-    the steps each row made while running.
+    A row's status is :data:`RUNNING` until a test holds for it (or the method reports it
+    failed), and from then on the row is frozen: its best point and counts no longer
+    change. ``nit`` counts the steps each row made while running. Only a finite value can
+    become best; ``stale`` counts the steps since the best value last improved by more
+    than ``ftol`` (relative, floored at 1). A single run is one row of 0-d arrays.
 
     Examples
     --------

@@ -1,15 +1,18 @@
-"""The loop of :func:`rbo.minimize` for a batch of independent runs, or one run on a device.
+"""The loop of :func:`rbo.minimize`: ``init``, then ``step`` and the stopping tests until
+one holds, for one run or a batch of independent runs, on the host or on a device.
 
-The same protocol loop as the host loop in ``_minimize``, with all bookkeeping per row on
-the rows' device (:class:`~rbo._termination.Rows`): a row stops when a test holds for it
-and is frozen from then on, while the others go on. The only values read back to the
-host are whether any row still runs -- every step on the host or with a callback, every
-``check_every`` steps on a device -- and the statuses once at the end. ``nit`` and
-``nfev`` are host integers, so the iteration and evaluation budgets cost no read.
+A single run is a batch of one row, 0-d arrays in place of per-row ones. All bookkeeping
+is per row on the rows' device (:class:`~rbo._termination.Rows`): a row stops when a test
+holds for it, or its method reports a failure (``terminate``), and is frozen from then on
+while the others go on. The only values read back to the host are whether any row still
+runs -- every step on the host or with a callback, every ``check_every`` steps on a
+device -- and the statuses once at the end. ``nit`` and ``nfev`` are host integers, so the
+iteration and evaluation budgets cost no read.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -24,10 +27,10 @@ from ._status import Status
 from ._termination import RUNNING, Rows, Tolerances
 from .backends import Backend
 
-__all__ = ["run_rows"]
+__all__ = ["attach", "run"]
 
 
-def run_rows(
+def run(
     solver: Solver[Any],
     objective: Objective,
     x0: Array,
@@ -37,12 +40,13 @@ def run_rows(
     batched: bool,
     maxiter: int,
     maxfev: int | None,
-    notify: Callable[[Any, Objective], None] | None,
+    callback: Callable[..., Any] | None,
     return_trajectory: bool,
 ) -> OptimizeResult:
-    """Run ``solver`` on every row of ``x0`` (or on the single row ``x0`` of a device)."""
+    """Run ``solver`` from ``x0`` (each row of ``x0`` when ``batched``) until it stops."""
     xp = array_namespace(x0)
     host = backend.eager(x0)
+    notify = _wrap_callback(callback, batched=batched)
     # A callback reads the state every step anyway; then the loop reads its flags too, so
     # that no step is made (and reported) after the last row has stopped.
     every = 1 if host or notify is not None else int(getattr(solver, "check_every", 4))
@@ -69,10 +73,11 @@ def run_rows(
                 new = solver.step(objective, state._replace(active=active))
             state = new
             steps += 1
-            rows.update(state, _failures(state, xp))
+            rows.update(state, _failures(solver, state, xp))
             if path is not None:
                 path.append(state)
-            if notify is not None:
+            # A step that ended the last running row in a failure is not reported.
+            if notify is not None and rows.running():
                 try:
                     notify(state, objective)
                 except StopIteration:
@@ -107,10 +112,12 @@ def _check_start(f: Array, xp: Any, *, batched: bool) -> None:
     raise ValueError(f"fun(x0) must be finite in every row; row {bad} gives {float(f[bad])}")
 
 
-def _failures(state: Any, xp: Any) -> Array:
-    """Per-row Status codes of the method's failures in the last step (RUNNING: none)."""
-    if state.failure is not None:
-        return xp.full(state.f.shape, int(state.failure), dtype=xp.int32, device=device_of(state.f))
+def _failures(solver: Solver[Any], state: Any, xp: Any) -> Array:
+    """Per-row Status codes of the method's failures in the last step (RUNNING: none):
+    ``terminate``'s verdict for all rows, else the state's per-row ``row_failure``."""
+    failure = solver.terminate(state)
+    if failure is not None:
+        return xp.full(state.f.shape, int(failure), dtype=xp.int32, device=device_of(state.f))
     codes = getattr(state, "row_failure", None)
     if codes is not None:
         return codes
@@ -131,9 +138,35 @@ def _frozen(old: Any, new: Any, active: Array, xp: Any) -> Any:
     )
 
 
-def row_intermediate(state: Any, objective: Objective) -> OptimizeResult:
-    """What a callback of a batched or device run sees: the rows' arrays, left on the
-    device (nothing is read back unless the callback reads it)."""
+def _wrap_callback(
+    callback: Callable[..., Any] | None, *, batched: bool
+) -> Callable[[Any, Objective], None] | None:
+    """``callback`` as ``notify(state, objective)``: given an ``intermediate_result`` when
+    that is its only parameter (scipy's convention), else the point ``xk``."""
+    if callback is None:
+        return None
+    try:
+        params = list(inspect.signature(callback).parameters)
+    except (TypeError, ValueError):
+        params = []
+    make = _row_intermediate if batched else _intermediate
+    if params == ["intermediate_result"]:
+        return lambda state, objective: callback(intermediate_result=make(state, objective))
+    return lambda state, objective: callback(state.x)
+
+
+def _intermediate(state: Any, objective: Objective) -> OptimizeResult:
+    """What a callback of a single run sees; ``fun`` and ``proj_residual`` as floats."""
+    res = _row_intermediate(state, objective)
+    res.fun = float(state.f)
+    if "proj_residual" in res:
+        res.proj_residual = float(state.residual)
+    return res
+
+
+def _row_intermediate(state: Any, objective: Objective) -> OptimizeResult:
+    """What a callback of a batched run sees: the rows' arrays, left on the device
+    (nothing is read back unless the callback reads it)."""
     res = OptimizeResult(x=state.x, fun=state.f, jac=state.g, nit=state.nit, nfev=objective.nfev)
     if hasattr(state, "residual"):
         res.update(
@@ -152,7 +185,7 @@ def _result(
     batched: bool,
     error: str | None = None,
 ) -> OptimizeResult:
-    """The result of a row loop; ``error`` is the message of rows that ended in an error."""
+    """The result of the loop; ``error`` is the message of rows that ended in an error."""
     xp = rows.xp
     codes = [Status(int(c)) for c in backend.to_host(xp.reshape(rows.status, (-1,))).tolist()]
     messages = [error if c == Status.ERROR and error else c.message for c in codes]
@@ -193,7 +226,19 @@ def _result(
         if hasattr(state, "residual"):
             res.proj_residual = float(state.residual)
     if path is not None:
-        from ._minimize import _trajectory  # the module that imports this one
-
         res.trajectory = _trajectory(path)
     return res
+
+
+def _trajectory(path: list[Any]) -> OptimizeResult:
+    """Every state's point and value (and, for RBO, centre), stacked along a first axis."""
+    xp = array_namespace(path[0].x)
+    out = OptimizeResult(
+        x=xp.stack([s.x for s in path]),
+        fun=xp.stack([s.f for s in path]),
+    )
+    if hasattr(path[0], "center"):
+        centers = [s.center for s in path]
+        out.center_x = xp.stack([c[0] for c in centers])
+        out.center_y = xp.stack([c[1] for c in centers])
+    return out
