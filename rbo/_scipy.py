@@ -9,6 +9,7 @@ from typing import Any
 
 from scipy.optimize import OptimizeResult, OptimizeWarning
 
+from . import backends
 from ._minimize import METHODS, minimize
 
 __all__ = ["scipy_method"]
@@ -16,7 +17,18 @@ __all__ = ["scipy_method"]
 # Keywords scipy.optimize.minimize hands to every custom method, whether used or not.
 _SCIPY_KEYWORDS = frozenset({"hess", "hessp", "bounds", "constraints"})
 _MINIMIZE_KEYWORDS = frozenset(
-    {"method", "maxiter", "maxfev", "tol", "gtol", "xtol", "ftol", "patience", "return_trajectory"}
+    {
+        "method",
+        "maxiter",
+        "maxfev",
+        "tol",
+        "gtol",
+        "xtol",
+        "ftol",
+        "patience",
+        "return_trajectory",
+        "backend",
+    }
 )
 
 
@@ -34,8 +46,12 @@ def scipy_method(
     ...). scipy's ``hess``, ``hessp``, ``bounds`` and ``constraints`` are accepted and
     ignored (RBO is unconstrained); other unknown keywords are ignored with an
     ``OptimizeWarning``, as scipy does. ``jac=True`` is unwrapped from scipy's memoising
-    wrapper, so each point costs one call. The result has ``fun`` as a Python float and
-    ``x`` as a NumPy array, as ``basinhopping`` expects.
+    wrapper, so each point costs one call. ``backend`` runs where the objective's arrays
+    live (``fun`` and ``jac`` then receive that backend's arrays, say torch tensors),
+    while the result comes back with ``fun`` as a Python float and every array as a
+    NumPy array, as ``basinhopping`` expects. ``vectorized`` is refused: scipy hands a
+    method a 1-D ``x0``; batches run through :func:`rbo.minimize` or
+    :func:`rbo.multistart`.
 
     Examples
     --------
@@ -59,6 +75,11 @@ def scipy_method(
     owner = getattr(jac, "__self__", None)
     if owner is not None and owner is fun and getattr(jac, "__name__", "") == "derivative":
         fun, jac = owner.fun, True
+    if options.pop("vectorized", False):
+        raise ValueError(
+            "vectorized runs need x0 of shape (m, n), and scipy.optimize.minimize passes a "
+            "1-D x0; call rbo.minimize(..., vectorized=True) or rbo.multistart instead"
+        )
     method = options.pop("method", "rbo")
     solver_fields = _solver_option_names(method)
     unknown = sorted(set(options) - _MINIMIZE_KEYWORDS - solver_fields)
@@ -69,6 +90,8 @@ def scipy_method(
         for name in unknown:
             options.pop(name)
     res = minimize(fun, x0, args, jac, method=method, callback=callback, **options)
+    if res.backend != "numpy":
+        res = backends.to_host(res)
     res.fun = float(res.fun)
     return res
 

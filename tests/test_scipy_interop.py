@@ -346,3 +346,38 @@ def test_scipy_callback_stop_iteration_stops_the_run() -> None:
     assert res.success is False
     assert res.nit == 2
     assert type(res.fun) is float
+
+
+@pytest.mark.parametrize("name", ["torch", "array_api_strict"])
+def test_scipy_backend_option_runs_there_and_returns_numpy(name: str) -> None:
+    """The objective sees the backend's arrays; scipy gets NumPy arrays back."""
+    xp = pytest.importorskip(name)
+    seen: list[str] = []
+
+    def fun(x: Any) -> Any:
+        seen.append(type(x).__module__.split(".")[0])
+        return xp.sum((x - 1.0) ** 2), 2.0 * (x - 1.0)
+
+    res = minimize(
+        fun,
+        X0,
+        jac=True,
+        method=rbo.scipy_method,
+        options={"backend": name, "radius": 0.1, "lr": 0.2, "maxiter": 200},
+    )
+    assert set(seen) == {name}
+    assert type(res.x) is np.ndarray and type(res.jac) is np.ndarray
+    assert type(res.fun) is float and res.fun < 1e-8
+    assert res.backend == name
+    np.testing.assert_allclose(res.x, [1.0, 1.0], atol=1e-4)
+
+
+def test_scipy_vectorized_option_is_refused_with_the_reason() -> None:
+    with pytest.raises(ValueError, match=r"1-D x0.*rbo.multistart"):
+        minimize(
+            quadratic,
+            X0,
+            method=rbo.scipy_method,
+            jac=quadratic_grad,
+            options={"vectorized": True},
+        )
