@@ -163,10 +163,16 @@ def project(
     def code(c: int) -> Array:
         return xp.full(r.shape, int(c), dtype=xp.int32, device=dev)
 
-    done = r <= tol
+    # A residual that overflows at the start (|f - c_y| |grad f| beyond the dtype's range)
+    # leaves nothing to measure progress by: the caller retries with a smaller step.
+    overflow = ~(xp.isfinite(r0) & xp.isfinite(D))
+    if active is not None:
+        overflow = overflow & active
+    done = (r <= tol) | overflow
     if active is not None:
         done = done | ~active
     status = xp.where(done, code(ProjStatus.CONVERGED), code(ProjStatus.MAXITER))
+    status = xp.where(overflow, code(ProjStatus.NONFINITE), status)
     alpha = xp.ones_like(r) * alpha
     zero = xp.zeros_like(r)
     shift = xp.ones_like(r)

@@ -224,3 +224,16 @@ def test_first_projection_iteration_is_the_reference_gauss_newton_step(backend: 
     expected = x + delta
     for i in range(2):
         assert float(p.z[i]) == pytest.approx(float(expected[i]), rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("method", ["gauss-newton", "gd"])
+def test_a_residual_that_overflows_at_the_start_is_reported_not_converged(method: str) -> None:
+    """|grad D| overflowing float32 gives an infinite tolerance too; the projection must
+    say NONFINITE (the step then retries with a smaller learning rate)."""
+    x = np.full(4, 1e10, dtype=np.float32)
+    f, g = np.float32(1e19), np.full(4, 1e19, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        p = project(lambda z: (np.float32(1e19), g), x, f, g, x, np.float32(0.0), method=method)
+    assert int(p.status) == ProjStatus.NONFINITE
+    assert p.iters == 0
+    np.testing.assert_array_equal(p.z, x)
