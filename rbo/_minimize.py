@@ -19,7 +19,7 @@ from ._sam import SAM
 from ._sgd import SGD
 from ._solver import Solver
 from ._termination import Tolerances
-from ._validation import as_start, check_count, check_tolerance
+from ._validation import as_start, cast_floats, check_count, check_tolerance, widened
 
 __all__ = ["METHODS", "make_solver", "minimize"]
 
@@ -85,7 +85,10 @@ def minimize(
         Start. NumPy, CuPy, torch, JAX and array-api-strict arrays are used as they are
         (the result comes back in the same namespace, on the same device, in the same
         floating dtype); lists and numbers become NumPy arrays; integers become the
-        default floating dtype. With ``vectorized=True``, ``m`` starts, one per row.
+        default floating dtype. float16 and bfloat16 starts are optimised in float32
+        (RBO's inner products overflow float16), with ``fun`` called on arrays of their
+        own dtype; callbacks see the float32 iterates. With ``vectorized=True``, ``m``
+        starts, one per row.
     args : tuple
         Extra arguments passed to ``fun`` and ``jac``.
     jac : callable, True, None, '2-point' or '3-point'
@@ -187,19 +190,27 @@ def minimize(
         patience=patience,
     )
     solver = make_solver(method, options)
-    objective = Objective(fun, jac, args, x0)
-    res = run(
-        solver,
-        objective,
-        x0,
-        tolerances,
-        backend=where,
-        batched=vectorized,
-        maxiter=maxiter,
-        maxfev=maxfev,
-        callback=callback,
-        return_trajectory=return_trajectory,
-    )
+    x0, narrow = widened(x0)
+    objective = Objective(fun, jac, args, x0, call_dtype=narrow)
+    try:
+        res = run(
+            solver,
+            objective,
+            x0,
+            tolerances,
+            backend=where,
+            batched=vectorized,
+            maxiter=maxiter,
+            maxfev=maxfev,
+            callback=callback,
+            return_trajectory=return_trajectory,
+        )
+    except BaseException as exc:
+        if narrow is not None and hasattr(exc, "rbo_result"):
+            cast_floats(exc.rbo_result, x0.dtype, narrow)
+        raise
+    if narrow is not None:
+        res = cast_floats(res, x0.dtype, narrow)
     res.backend = where.name
     res.device = str(device_of(res.x))
     return res

@@ -22,7 +22,9 @@ class Objective:
     ``nfev`` counts calls of ``fun`` (finite-difference ones included), ``njev`` the
     gradients computed (by ``jac`` or by differences). Each output is checked for its
     namespace and shape and brought to ``x``'s dtype, so a wrong return value fails at
-    once with a message that names it.
+    once with a message that names it. With ``call_dtype``, ``fun`` and ``jac`` are called
+    on points cast to it (a narrow dtype the solver works above, see
+    :func:`~rbo._validation.widened`), and finite differences step in it.
     """
 
     def __init__(
@@ -31,6 +33,7 @@ class Objective:
         jac: Callable[..., Any] | str | bool | None,
         args: tuple[Any, ...],
         like: Array,
+        call_dtype: Any = None,
     ) -> None:
         if not callable(fun):
             raise TypeError(f"fun must be callable; got {type(fun).__name__}")
@@ -43,6 +46,7 @@ class Objective:
         self.fun, self.jac, self.args = fun, jac, args
         self.xp = array_namespace(like)
         self.dtype, self.device = like.dtype, device_of(like)
+        self.call_dtype = None if call_dtype == like.dtype else call_dtype
         self.value_shape = tuple(like.shape[:-1])
         self.nfev = 0
         self.njev = 0
@@ -61,7 +65,7 @@ class Objective:
         f = self._value(self._call_fun(x))
         if callable(jac):
             self.njev += 1
-            return f, self._grad(jac(x, *self.args), x)
+            return f, self._grad(jac(self._cast(x), *self.args), x)
         return f, self._finite_difference(x, f)
 
     def value(self, x: Array) -> Array:
@@ -71,7 +75,10 @@ class Objective:
 
     def _call_fun(self, x: Array) -> Any:
         self.nfev += 1
-        return self.fun(x, *self.args)
+        return self.fun(self._cast(x), *self.args)
+
+    def _cast(self, x: Array) -> Array:
+        return x if self.call_dtype is None else self.xp.astype(x, self.call_dtype)
 
     def _value(self, f: Any) -> Array:
         xp = self.xp
@@ -118,6 +125,7 @@ class Objective:
     def _finite_difference(self, x: Array, f0: Array) -> Array:
         """Forward (``2-point``) or central (``3-point``) differences, one coordinate at a time."""
         xp = self.xp
+        x = self._cast(x)  # step where fun is evaluated, so that each step is exact there
         central = self.jac == "3-point"
         rel = eps(x, xp=xp) ** (1.0 / 3.0 if central else 0.5)
         ax = xp.abs(x)
@@ -137,4 +145,5 @@ class Objective:
             else:
                 columns.append((fp - f0) / hi)
         self.njev += 1
-        return xp.stack(columns, axis=-1)
+        g = xp.stack(columns, axis=-1)
+        return g if g.dtype == self.dtype else xp.astype(g, self.dtype)

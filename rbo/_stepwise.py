@@ -27,7 +27,7 @@ from ._objective import Objective
 from ._rolling_ball import RBO
 from ._solver import Solver
 from ._status import Status
-from ._validation import as_start
+from ._validation import as_start, widened
 
 __all__ = ["Incumbent", "RollingBall", "Stepper"]
 
@@ -89,14 +89,14 @@ class Stepper:
             raise TypeError(f"minibatch must be a bool; got {minibatch!r}")
         self.solver = solver
         self.minibatch = minibatch
-        self._x0 = as_start(x0)
+        self._x0, self._narrow = widened(as_start(x0))
         self.reset()
 
     def reset(self, x0: Any = None) -> None:
         """Start again from ``x0`` (default: the last start): state, counts and best
         point are cleared."""
         if x0 is not None:
-            self._x0 = as_start(x0)
+            self._x0, self._narrow = widened(as_start(x0))
         self._state: Any = None
         self._previous: Any = None  # the state the last move started from
         self._best: Incumbent | None = None
@@ -110,8 +110,8 @@ class Stepper:
 
     @property
     def x(self) -> Array:
-        """The current point."""
-        return self._x0 if self._state is None else self._state.x
+        """The current point (in the start's dtype)."""
+        return self._given(self._x0 if self._state is None else self._state.x)
 
     @property
     def nit(self) -> int:
@@ -126,7 +126,12 @@ class Stepper:
     @property
     def best(self) -> Incumbent | None:
         """The lowest evaluated point so far (None before the first step)."""
-        return self._best
+        b = self._best
+        return None if b is None else b._replace(x=self._given(b.x))
+
+    def _given(self, x: Array) -> Array:
+        """``x`` in the start's dtype (a float16 start is stepped in float32)."""
+        return x if self._narrow is None else array_namespace(x).astype(x, self._narrow)
 
     def step(self, value_and_grad: Any, /) -> Array:
         """One step on the objective ``value_and_grad(x) -> (f, grad f)``.
@@ -142,7 +147,7 @@ class Stepper:
         failure = self.status
         if failure is not None:
             raise RuntimeError(f"the stepper has stopped: {failure.message} Call reset().")
-        objective = Objective(value_and_grad, True, (), self._x0)
+        objective = Objective(value_and_grad, True, (), self._x0, call_dtype=self._narrow)
         try:
             start, redo = self._start(objective)
             if start.failure is not None:

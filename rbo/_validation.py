@@ -14,7 +14,7 @@ from array_api_compat import device as device_of
 from ._arrays import Array
 from .backends import host_namespace
 
-__all__ = ["as_start", "check_count", "check_tolerance"]
+__all__ = ["as_start", "cast_floats", "check_count", "check_tolerance", "widened"]
 
 
 def as_start(x0: Any, /, *, batched: bool = False) -> Array:
@@ -51,6 +51,34 @@ def as_start(x0: Any, /, *, batched: bool = False) -> Array:
         bad = int(xp.argmax(xp.astype(~xp.reshape(finite, (-1,)), xp.int32)))
         raise ValueError(f"x0 must be finite; entry {bad} (flat index) is NaN or inf")
     return x0
+
+
+def widened(x0: Array, /) -> tuple[Array, Any]:
+    """``x0`` in float32 when its dtype is narrower (float16, bfloat16), and the dtype it
+    came in (None when it is kept as it is).
+
+    RBO's inner products, such as :math:`|(f - c_y)\nabla f|^2`, leave float16's range
+    (65504) for gradients of a few tens, so narrow starts are optimised in float32 -- as
+    mixed-precision training keeps float32 master weights -- while the objective is still
+    called on arrays of the dtype it was given.
+    """
+    xp = array_namespace(x0)
+    if xp.finfo(x0.dtype).bits >= 32:
+        return x0, None
+    return xp.astype(x0, xp.float32), x0.dtype
+
+
+def cast_floats(result: Any, source: Any, target: Any, /) -> Any:
+    """``result`` (an array, or a dict such as an ``OptimizeResult``, possibly nested)
+    with every array of dtype ``source`` cast to ``target``; the rest as it is."""
+    if isinstance(result, dict):
+        for key, value in result.items():
+            result[key] = cast_floats(value, source, target)
+        return result
+    if array_api_compat.is_array_api_obj(result) and not isinstance(result, bool | int | float):
+        if result.dtype == source:
+            return array_namespace(result).astype(result, target)
+    return result
 
 
 def _default_float(xp: Any, x: Array) -> Any:

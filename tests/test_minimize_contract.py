@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from conftest import Backend, assert_array_like, make_backend
 from scipy.optimize import OptimizeResult
 
 import rbo
+from rbo.problems import rastrigin
 
 X0 = [1.0, -2.0]
 QUICK = {"radius": 0.1, "lr": 0.2}
@@ -97,6 +99,58 @@ def test_float32_finite_differences_stay_float32(backend: Backend, jac_mode: str
     res = rbo.minimize(fun, x0, jac=jac_mode, maxiter=0)
     assert_array_like(res.jac, x0)
     assert _values(res.jac) == pytest.approx([2.0, -4.0], rel=1e-2)
+
+
+def _narrow_dtypes() -> list[Any]:
+    params = [pytest.param(("numpy", "float16"), id="numpy-float16")]
+    for dtype in ("float16", "bfloat16"):
+        params.append(pytest.param(("torch", dtype), id=f"torch-{dtype}"))
+    params.append(pytest.param(("cupy", "float16"), id="cupy-float16"))
+    return params
+
+
+@pytest.mark.parametrize("jac_mode", ["analytic", "2-point"])
+@pytest.mark.parametrize("where", _narrow_dtypes())
+def test_narrow_start_is_optimised_in_float32_and_returned_in_its_dtype(
+    where: tuple[str, str], jac_mode: str
+) -> None:
+    """float16 inner products overflow at gradients of a few tens (Rastrigin at 2.2 has
+    |grad f| = 64): the run is made in float32, fun sees the start's dtype."""
+    backend = make_backend(where[0], None)
+    xp = backend.xp
+    dtype = getattr(xp, where[1], None) or getattr(importlib.import_module(where[0]), where[1])
+    x0 = xp.asarray(backend.asarray([2.2, 2.2, 2.2]), dtype=dtype)
+    dtype = x0.dtype
+    seen = set()
+
+    def fun(x: Any) -> Any:
+        seen.add(x.dtype)
+        return rastrigin(x)
+
+    jac = rastrigin.jac if jac_mode == "analytic" else "2-point"
+    res = rbo.minimize(fun, x0, jac=jac, maxiter=60, radius=0.5, lr=0.05)
+    assert seen == {dtype}
+    for name in ("x", "jac", "x_last"):
+        assert res[name].dtype == dtype
+    assert res.fun < 0.2 * float(rastrigin(x0))
+    assert res.status != int(rbo.Status.NONFINITE)
+
+
+def test_narrow_start_steps_in_float32_in_the_stepper() -> None:
+    x0 = np.full(3, 2.2, dtype=np.float16)
+    seen = set()
+
+    def fg(x: Any) -> Any:
+        seen.add(x.dtype)
+        return rastrigin.value_and_grad(x)
+
+    opt = rbo.RollingBall(x0, radius=0.5, lr=0.05)
+    for _ in range(30):
+        opt.step(fg)
+    assert seen == {np.dtype(np.float16)}
+    assert opt.x.dtype == opt.best.x.dtype == np.float16
+    assert opt.status is None
+    assert opt.best.fun < 0.2 * float(rastrigin(x0))
 
 
 def test_integer_start_becomes_the_default_float_dtype(backend: Backend) -> None:
