@@ -92,6 +92,7 @@ def scipy_method(
     res = minimize(fun, x0, args, jac, method=method, callback=callback, **options)
     if res.backend != "numpy":
         res = backends.to_host(res)
+        res.backend, res.device = "numpy", "cpu"  # where the arrays now live
     res.fun = float(res.fun)
     return res
 
