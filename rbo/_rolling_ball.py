@@ -199,7 +199,9 @@ class RBO:
         scale = 1.0 / self.fscale
         graph = fun if scale == 1.0 else _scaled(fun, scale)
         fs, gs = (state.f, state.g) if scale == 1.0 else (state.f * scale, state.g * scale)
-        gg = k.dot(gs, gs) if state.gg is None else state.gg * (scale * scale)
+        # |g|^2 from g itself, not from state.gg: a step-wise driver re-evaluates f and g
+        # on each minibatch, and a cached norm would belong to the previous batch's g.
+        gg = k.dot(gs, gs)
         maxiter = self.proj_maxiter
         if maxiter is None:
             maxiter = 20 if self.projection == "gauss-newton" else 10

@@ -114,14 +114,20 @@ def test_one_minibatch_serves_every_evaluation_of_its_step(solver, cost) -> None
 
 
 def test_minibatch_rbo_step_is_the_solver_step_on_the_new_batch() -> None:
+    """The step on a new batch is the step from a state evaluated afresh on that batch:
+    nothing computed from the previous batch's gradient (such as |g|^2) leaks into it.
+    Only the solver's own memory (the step count and the line search's warm start)
+    carries over."""
     batches = Batches(3)
     solver = rbo.RBO(radius=2.0, lr=0.3)
     opt = rbo.Stepper(solver, np.zeros(3))
     opt.step(batches[0])
     state = opt.state
     opt.step(batches[1])
-    f, g = batches[1](state.x)
-    expected = solver.step(batches[1], state._replace(f=f, g=g))
+    fresh = solver.init(batches[1], state.x)
+    g_old, g_new = state.g, fresh.g
+    assert not np.allclose(g_old @ g_old, g_new @ g_new)  # the batches disagree
+    expected = solver.step(batches[1], fresh._replace(nit=state.nit, proj_alpha=state.proj_alpha))
     np.testing.assert_array_equal(opt.x, expected.x)
 
 
