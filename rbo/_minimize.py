@@ -1,4 +1,4 @@
-"""``rbo.minimize``: a plain loop over the solver protocol, returning scipy's result."""
+"""``rbo.minimize``: checks the input, picks the solver and runs the protocol loop (``_loop``)."""
 
 from __future__ import annotations
 
