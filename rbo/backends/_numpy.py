@@ -3,7 +3,8 @@
 NumPy evaluates one operation at a time, each a full pass over memory with a new
 temporary. The kernels here walk the rows in tiles that stay in cache and do all of an
 update's arithmetic on a tile before moving on, writing into reused scratch tiles: one
-pass over each input and no temporaries the size of ``x``. The centre is recomputed
+pass over each input and no temporaries the size of ``x`` (at most two scratch tiles,
+1 MB in float64, whatever the size of ``x``). The centre is recomputed
 inside the passes rather than stored, which holds one array less and moves no more
 memory. Inner products are BLAS dots on segments of at most 8192 elements: OpenBLAS
 spreads longer dots over threads, and on small machines that costs far more than it
@@ -53,6 +54,16 @@ class NumPyKernels(Kernels):
     def __init__(self) -> None:
         self._local = threading.local()
 
+    def release(self) -> None:
+        """Drop this thread's scratch tiles; they are made again when next needed.
+
+        Examples
+        --------
+        >>> k = NumPyKernels()
+        >>> k.release()
+        """
+        self._local.__dict__.pop("tiles", None)
+
     def _scratch(self, t: _Tiles, k: int) -> list[Any]:
         """``k`` scratch tiles for ``t``, reused across calls."""
         cache = self._local.__dict__.setdefault("tiles", {})
@@ -95,18 +106,18 @@ class NumPyKernels(Kernels):
             return super().trial(z, g, cx, a, b)
         t = _Tiles(z)
         out = np.empty((t.m, t.n), dtype=z.dtype)
-        u, w, c = self._scratch(t, 3)
-        centre = _CentreTiles(t, cx, c)
+        (w,) = self._scratch(t, 1)
+        centre = _CentreTiles(t, cx, w)  # a recomputed centre lands in w, then z - cx
         Z, G, A, B = t.rows(z), t.rows(g), t.col(a), t.col(b)
         for tile in t:
-            zt = tile.of(Z)
-            u_, w_ = _fit(u, zt), _fit(w, zt)
-            # z + a * g - b * (z - cx), as trial_point evaluates it
-            np.multiply(tile.of(G), tile.scalar(A), out=u_)
-            np.add(zt, u_, out=u_)
+            zt, ot = tile.of(Z), tile.of(out)
+            w_ = _fit(w, zt)
+            # z + a * g - b * (z - cx), as trial_point evaluates it; z + a * g in the output
+            np.multiply(tile.of(G), tile.scalar(A), out=ot)
+            np.add(zt, ot, out=ot)
             np.subtract(zt, centre.of(tile), out=w_)
             np.multiply(w_, tile.scalar(B), out=w_)
-            np.subtract(u_, w_, out=tile.of(out))
+            np.subtract(ot, w_, out=ot)
         return t.out(out)
 
     def residual(self, z: Any, g: Any, e: Any, cx: Any, /, prev: Previous | None = None) -> Dots:
@@ -114,8 +125,8 @@ class NumPyKernels(Kernels):
             return super().residual(z, g, e, cx, prev)
         t = _Tiles(z)
         acc = np.zeros((4 if prev is None else 7, t.m), dtype=z.dtype)
-        dzb, vb, c = self._scratch(t, 3)
-        centre = _CentreTiles(t, cx, c)
+        dzb, vb = self._scratch(t, 2)
+        centre = _CentreTiles(t, cx, dzb)  # a recomputed centre lands in dz, then z - cx
         Z, G, E = t.rows(z), t.rows(g), t.col(e)
         if prev is not None:
             Zp, Gp = t.rows(prev.z), t.rows(prev.g)
