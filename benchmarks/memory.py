@@ -9,7 +9,7 @@ For each problem and size, side by side in one process:
 both divided by ``x0.nbytes``. ``RBO share`` is the run's peak less the objective's own
 (the temporaries of the objective and RBO's arrays are alive together at the peak). The
 peak must not grow with the number of steps. Every run starts without the NumPy
-kernels' cached scratch tiles (a fixed 1.5 MB, whatever n), so each pays for them as a
+kernels' cached scratch tiles (a fixed 1 MB in float64, whatever n), so each pays for them as a
 first run does. NumPy reports its array buffers to tracemalloc, so the figures are the
 arrays' bytes.
 
