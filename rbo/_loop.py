@@ -55,7 +55,10 @@ def run(
     rows = Rows(state, tolerances, host=host)
     rows.check(state)
     path = [state] if return_trajectory else None
-    freeze = "active" not in getattr(state, "_fields", ())
+    skips = "active" in getattr(state, "_fields", ())  # the method leaves stopped rows be
+    # Otherwise stopped rows are put back after each step; a single run on the host never
+    # steps once stopped, so it needs no such pass over x and g.
+    freeze = not skips and (batched or not host)
     ended: Status | None = None
     steps = 0
     while steps % every != 0 or rows.running():
@@ -67,10 +70,12 @@ def run(
             break
         active = rows.active
         try:
-            if freeze:
+            if skips:
+                new = solver.step(objective, state._replace(active=active))
+            elif freeze:
                 new = _frozen(state, solver.step(objective, state), active, xp)
             else:
-                new = solver.step(objective, state._replace(active=active))
+                new = solver.step(objective, state)
             state = new
             steps += 1
             rows.update(state, _failures(solver, state, xp))

@@ -54,7 +54,7 @@ def as_start(x0: Any, /, *, batched: bool = False) -> Array:
 
 
 def widened(x0: Array, /) -> tuple[Array, Any]:
-    """``x0`` in float32 when its dtype is narrower (float16, bfloat16), and the dtype it
+    r"""``x0`` in float32 when its dtype is narrower (float16, bfloat16), and the dtype it
     came in (None when it is kept as it is).
 
     RBO's inner products, such as :math:`|(f - c_y)\nabla f|^2`, leave float16's range
