@@ -86,13 +86,21 @@ def demo(
 
 def plot_paths(
     problem: str, path: str | Path, *, seed: int = 0, budget: int = 2000, **options: Any
-) -> None:
+) -> dict[str, Any]:
     """Draw RBO and L-BFGS-B on ``problem`` in 2-D from one seeded start.
 
     For RBO the picture shows the path of the ball's centre (a line) and the contact points
     it touched (dots, which jump where the ball rolls from one wrinkle to the next), for
     L-BFGS-B its iterates; a star marks each method's best point and a gold star every copy
     of the global minimum in view. The view is fitted to the paths, not to the problem's box.
+
+    Returns
+    -------
+    dict
+        What was drawn: ``contacts`` and ``centres`` (RBO's, one row per step), ``lbfgs``
+        (L-BFGS-B's iterates), ``best`` (method -> (point, value), the best point each
+        evaluated), ``minima`` (the copies of the global minimiser in view) and ``view``
+        (``(lower, upper)`` corners).
     """
     import matplotlib
 
@@ -172,7 +180,8 @@ def plot_paths(
         mec="k",
         label=f"L-BFGS-B best, f = {lbfgs_fbest:.3g}",
     )
-    for xstar in _global_minima_in_view(p, lo, hi):
+    minima = _global_minima_in_view(p, lo, hi)
+    for xstar in minima:
         ax.plot(*xstar, "*", color="gold", ms=17, mec="k", label="global minimum")
     ax.set_xlim(lo[0], hi[0])
     ax.set_ylim(lo[1], hi[1])
@@ -193,6 +202,14 @@ def plot_paths(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return {
+        "contacts": contacts,
+        "centres": centres,
+        "lbfgs": iterates,
+        "best": {"rbo": (rbo_best, rbo_fbest), "L-BFGS-B": (lbfgs_best, lbfgs_fbest)},
+        "minima": minima,
+        "view": (lo, hi),
+    }
 
 
 def _global_minima_in_view(p: Any, lo: Any, hi: Any) -> list[Any]:
