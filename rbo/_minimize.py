@@ -101,8 +101,10 @@ def minimize(
     maxiter : int
         Maximum number of steps.
     maxfev : int, optional
-        Maximum number of calls of ``fun``, checked between steps (a step may use
-        several).
+        Maximum number of calls of ``fun``, never exceeded: an evaluation that would
+        exceed it (a finite-difference gradient needs ``n + 1`` or ``2n + 1`` calls) is
+        not made, and the run ends there with status 2 and the best point so far. A
+        budget that does not cover the first evaluation is a ValueError.
     tol : float, optional
         Sets ``gtol`` and ``xtol`` where they are not given.
     gtol : float
@@ -142,7 +144,9 @@ def minimize(
     -------
     res : scipy.optimize.OptimizeResult
         ``x`` and ``fun`` are the best point found and its value (never worse than any
-        contact point visited), ``jac`` the gradient there; ``nit``, ``nfev``,
+        point where ``fun`` and its gradient were evaluated: contact points, trial
+        points of the projection, SAM's perturbed points; points evaluated by finite
+        differences alone do not count), ``jac`` the gradient there; ``nit``, ``nfev``,
         ``njev``, ``status`` (see :class:`rbo.Status`), ``success``, ``message``;
         ``x_last`` and ``fun_last`` the final iterate; for RBO ``proj_residual``, the
         last projection's :math:`\|\nabla D\|`; ``trajectory`` if asked for;
