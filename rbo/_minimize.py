@@ -11,6 +11,7 @@ from array_api_compat import device as device_of
 from scipy.optimize import OptimizeResult
 
 from . import backends
+from ._bounds import into_box, parse_bounds, with_bounds
 from ._entropy_sgd import EntropySGD
 from ._loop import run
 from ._objective import Objective
@@ -60,6 +61,7 @@ def minimize(
     jac: Callable[..., Any] | str | bool | None = None,
     *,
     method: str | Solver[Any] = "rbo",
+    bounds: Any = None,
     maxiter: int = 1000,
     maxfev: int | None = None,
     tol: float | None = None,
@@ -98,6 +100,12 @@ def minimize(
     method : str or solver
         ``"rbo"`` (default) or another name in :data:`rbo.METHODS`, or a configured
         solver instance.
+    bounds : sequence of (low, high) pairs, or scipy.optimize.Bounds, optional
+        Box bounds, one pair per coordinate (``None`` or ``inf`` for a free side); the
+        same box holds for every row of a batch. The baselines (``"sgd"``, ``"sam"``,
+        ``"entropy-sgd"``) clip every point they evaluate into the box; an ``x0``
+        outside is clipped with a ``UserWarning``. Not yet supported by ``"rbo"``
+        (NotImplementedError).
     maxiter : int
         Maximum number of steps.
     maxfev : int, optional
@@ -195,6 +203,10 @@ def minimize(
     )
     solver = make_solver(method, options)
     x0, narrow = widened(x0)
+    if bounds is not None:
+        lower, upper = parse_bounds(bounds, x0)
+        solver = with_bounds(solver, lower, upper)
+        x0 = into_box(x0, lower, upper)
     objective = Objective(fun, jac, args, x0, call_dtype=narrow)
     try:
         res = run(
