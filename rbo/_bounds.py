@@ -128,6 +128,8 @@ def _side(values: Any, n: int, name: str, free: float) -> list[float]:
         values = values.tolist()
     if isinstance(values, list | tuple):
         flat = list(values)
+        if len(flat) == 1:  # Bounds keeps a scalar side as one value
+            flat = flat * n
         if len(flat) != n:
             raise ValueError(
                 f"{name} must be a scalar or hold one value per coordinate of x0 ({n}); "

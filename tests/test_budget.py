@@ -83,11 +83,10 @@ def test_maxfev_is_exact_on_every_backend(backend: Backend, method: str) -> None
     assert res.fun <= f.best_graded()
 
 
-@pytest.mark.parametrize("method", ["rbo", "entropy-sgd"])  # the batched methods
-def test_maxfev_is_exact_for_a_batch(backend: Backend, method: str) -> None:
+def test_maxfev_is_exact_for_a_batch(backend: Backend) -> None:
     f = Recorder(backend, True)
     x0 = backend.asarray([X0, [1.5, 0.0, -0.4]])
-    res = f.minimize(x0, method=method, maxfev=13, vectorized=True)
+    res = f.minimize(x0, maxfev=13, vectorized=True)
     assert len(f.calls) == res.nfev <= 13
     assert [int(s) for s in res.status] == [int(rbo.Status.MAXFEV)] * 2
     values = f.value(res.x)
