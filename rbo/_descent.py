@@ -21,6 +21,7 @@ from typing import Any, NamedTuple, TypeVar
 from array_api_compat import array_namespace
 
 from ._arrays import Array, dot
+from ._bounds import clip
 from ._solver import Objective, Schedule, check_positive, schedule_value
 from ._status import Status
 from ._validation import check_count
@@ -134,6 +135,9 @@ class Descent:
     momentum: float = 0.0
     nesterov: bool = False
     max_halvings: int = 8
+    # The box every evaluated point is clipped into (set by minimize's `bounds`).
+    lower: Array | None = dataclasses.field(default=None, repr=False, compare=False)
+    upper: Array | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_positive("lr", self.lr)
@@ -184,7 +188,7 @@ class Descent:
             return state._replace(failure=Status.NONFINITE, evals=evals, **fields)
 
         def attempt(lr: float) -> tuple[tuple[Array, Array, Array], Array]:
-            x = state.x - lr * update
+            x = self._clip(state.x - lr * update)
             f, g = fun(x)
             return (x, f, g), _finite(f, g, xp)
 
@@ -193,12 +197,15 @@ class Descent:
         if landed is None:
             return state._replace(failure=Status.NONFINITE, evals=evals, **fields)
         x, f, g = landed
+        step_norm = lr * xp.sqrt(dot(update, update, xp=xp))
+        if self.lower is not None:  # a face of the box may stop the step short
+            step_norm = xp.sqrt(dot(x - state.x, x - state.x, xp=xp))
         return DescentState(
             x=x,
             f=f,
             g=g,
             nit=k + 1,
-            step_norm=lr * xp.sqrt(dot(update, update, xp=xp)),
+            step_norm=step_norm,
             failure=None,
             lr=lr,
             velocity=velocity,
@@ -219,7 +226,7 @@ class Descent:
             return state._replace(failure=Status.NONFINITE, evals=evals, **fields)
         lr = schedule_value("lr", self.lr, state.nit)
         return state._replace(
-            x=state.x - lr * update,
+            x=self._clip(state.x - lr * update),
             nit=state.nit + 1,
             step_norm=lr * xp.sqrt(dot(update, update, xp=xp)),
             lr=lr,
@@ -230,3 +237,9 @@ class Descent:
 
     def terminate(self, state: DescentState, /) -> Status | None:
         return state.failure
+
+    def _clip(self, x: Array) -> Array:
+        """``x`` projected onto the box, if there is one."""
+        if self.lower is None or self.upper is None:
+            return x
+        return clip(x, self.lower, self.upper)

@@ -21,7 +21,7 @@ from array_api_compat import device as device_of
 from scipy.optimize import OptimizeResult
 
 from ._arrays import Array, select
-from ._objective import Objective
+from ._objective import BudgetExhausted, Objective
 from ._solver import Solver
 from ._status import Status
 from ._termination import RUNNING, Rows, Tolerances
@@ -50,7 +50,11 @@ def run(
     # A callback reads the state every step anyway; then the loop reads its flags too, so
     # that no step is made (and reported) after the last row has stopped.
     every = 1 if host or notify is not None else int(getattr(solver, "check_every", 4))
-    state = solver.init(objective, x0)
+    objective.start(maxfev)
+    try:
+        state = solver.init(objective, x0)
+    except BudgetExhausted as exc:
+        raise ValueError(f"maxfev does not cover the first evaluation at x0: {exc}") from None
     _check_start(state.f, xp, batched=batched)
     rows = Rows(state, tolerances, host=host)
     rows.check(state)
@@ -69,6 +73,9 @@ def run(
             ended = Status.MAXFEV
             break
         active = rows.active
+        # A stopped row's later points (a batch steps on as a whole) do not count as best.
+        objective.active = active if freeze or skips else None
+        objective.tag = rows.nit + 1
         try:
             if skips:
                 new = solver.step(objective, state._replace(active=active))
@@ -88,6 +95,10 @@ def run(
                 except StopIteration:
                     ended = Status.CALLBACK
                     break
+        except BudgetExhausted:
+            # The step that would overrun maxfev is dropped; its evaluations are kept.
+            ended = Status.MAXFEV
+            break
         except (Exception, KeyboardInterrupt) as exc:
             rows.stop(Status.ERROR)
             error = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
@@ -190,49 +201,67 @@ def _result(
     batched: bool,
     error: str | None = None,
 ) -> OptimizeResult:
-    """The result of the loop; ``error`` is the message of rows that ended in an error."""
+    """The result of the loop; ``error`` is the message of rows that ended in an error.
+
+    Each row's point is the better of its best state and the best point the objective
+    returned ``(f, g)`` for (a trial point of a projection, SAM's perturbed point, a step
+    cut short by ``maxfev``), so that no evaluated point better than the result is lost.
+    """
     xp = rows.xp
     codes = [Status(int(c)) for c in backend.to_host(xp.reshape(rows.status, (-1,))).tolist()]
     messages = [error if c == Status.ERROR and error else c.message for c in codes]
+    x, f, g, best_nit = _best(rows, objective, xp)
     res = OptimizeResult(
-        x=rows.x,
-        jac=rows.g,
+        x=x,
+        jac=g,
         nfev=objective.nfev,
         njev=objective.njev,
         x_last=state.x,
     )
     if batched:
-        best = int(xp.argmin(rows.f))
+        best = int(xp.argmin(f))
         res.update(
-            fun=rows.f,
+            fun=f,
             nit=rows.nit,
             status=rows.status,
             success=xp.asarray([c.success for c in codes], device=device_of(rows.f)),
             message=messages,
             fun_last=state.f,
-            best_nit=rows.best_nit,
+            best_nit=best_nit,
             best=best,
-            x_best=rows.x[best, ...],
-            fun_best=float(rows.f[best]),
+            x_best=x[best, ...],
+            fun_best=float(f[best]),
         )
         if hasattr(state, "residual"):
             res.proj_residual = state.residual
     else:
         (code,) = codes
         res.update(
-            fun=float(rows.f),
+            fun=float(f),
             nit=int(rows.nit),
             status=int(code),
             success=code.success,
             message=messages[0],
             fun_last=float(state.f),
-            best_nit=int(rows.best_nit),
+            best_nit=int(best_nit),
         )
         if hasattr(state, "residual"):
             res.proj_residual = float(state.residual)
     if path is not None:
         res.trajectory = _trajectory(path)
     return res
+
+
+def _best(rows: Rows, objective: Objective, xp: Any) -> tuple[Array, Array, Array, Array]:
+    """Per row ``(x, f, g, best_nit)``: Rows' best, or the objective's where it is lower
+    (its ``best_nit`` then the step during which that point was evaluated)."""
+    bf = objective.best_f
+    if bf is None:
+        return rows.x, rows.f, rows.g, rows.best_nit
+    better = bf < rows.f
+    x = select(better, objective.best_x, rows.x, xp=xp, host=rows.host)
+    g = select(better, objective.best_g, rows.g, xp=xp, host=rows.host)
+    return x, xp.where(better, bf, rows.f), g, xp.where(better, objective.best_tag, rows.best_nit)
 
 
 def _trajectory(path: list[Any]) -> OptimizeResult:

@@ -11,6 +11,7 @@ from array_api_compat import device as device_of
 from scipy.optimize import OptimizeResult
 
 from . import backends
+from ._bounds import into_box, parse_bounds, with_bounds
 from ._entropy_sgd import EntropySGD
 from ._loop import run
 from ._objective import Objective
@@ -60,6 +61,7 @@ def minimize(
     jac: Callable[..., Any] | str | bool | None = None,
     *,
     method: str | Solver[Any] = "rbo",
+    bounds: Any = None,
     maxiter: int = 1000,
     maxfev: int | None = None,
     tol: float | None = None,
@@ -98,11 +100,19 @@ def minimize(
     method : str or solver
         ``"rbo"`` (default) or another name in :data:`rbo.METHODS`, or a configured
         solver instance.
+    bounds : sequence of (low, high) pairs, or scipy.optimize.Bounds, optional
+        Box bounds, one pair per coordinate (``None`` or ``inf`` for a free side); the
+        same box holds for every row of a batch. The baselines (``"sgd"``, ``"sam"``,
+        ``"entropy-sgd"``) clip every point they evaluate into the box; an ``x0``
+        outside is clipped with a ``UserWarning``. Not yet supported by ``"rbo"``
+        (NotImplementedError).
     maxiter : int
         Maximum number of steps.
     maxfev : int, optional
-        Maximum number of calls of ``fun``, checked between steps (a step may use
-        several).
+        Maximum number of calls of ``fun``, never exceeded: an evaluation that would
+        exceed it (a finite-difference gradient needs ``n + 1`` or ``2n + 1`` calls) is
+        not made, and the run ends there with status 2 and the best point so far. A
+        budget that does not cover the first evaluation is a ValueError.
     tol : float, optional
         Sets ``gtol`` and ``xtol`` where they are not given.
     gtol : float
@@ -142,7 +152,9 @@ def minimize(
     -------
     res : scipy.optimize.OptimizeResult
         ``x`` and ``fun`` are the best point found and its value (never worse than any
-        contact point visited), ``jac`` the gradient there; ``nit``, ``nfev``,
+        point where ``fun`` and its gradient were evaluated: contact points, trial
+        points of the projection, SAM's perturbed points; points evaluated by finite
+        differences alone do not count), ``jac`` the gradient there; ``nit``, ``nfev``,
         ``njev``, ``status`` (see :class:`rbo.Status`), ``success``, ``message``;
         ``x_last`` and ``fun_last`` the final iterate; for RBO ``proj_residual``, the
         last projection's :math:`\|\nabla D\|`; ``trajectory`` if asked for;
@@ -191,6 +203,10 @@ def minimize(
     )
     solver = make_solver(method, options)
     x0, narrow = widened(x0)
+    if bounds is not None:
+        lower, upper = parse_bounds(bounds, x0)
+        solver = with_bounds(solver, lower, upper)
+        x0 = into_box(x0, lower, upper)
     objective = Objective(fun, jac, args, x0, call_dtype=narrow)
     try:
         res = run(

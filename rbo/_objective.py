@@ -9,11 +9,15 @@ import array_api_compat
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ._arrays import Array, eps
+from ._arrays import Array, eager, eps
 
-__all__ = ["FD_METHODS", "Objective"]
+__all__ = ["FD_METHODS", "BudgetExhausted", "Objective"]
 
 FD_METHODS = ("2-point", "3-point")
+
+
+class BudgetExhausted(Exception):
+    """An evaluation would take ``nfev`` past ``maxfev``; raised before ``fun`` is called."""
 
 
 class Objective:
@@ -25,6 +29,14 @@ class Objective:
     once with a message that names it. With ``call_dtype``, ``fun`` and ``jac`` are called
     on points cast to it (a narrow dtype the solver works above, see
     :func:`~rbo._validation.widened`), and finite differences step in it.
+
+    :meth:`start` sets a budget ``maxfev`` and has the objective keep its best point: an
+    evaluation that would need more calls of ``fun`` than remain (a finite-difference
+    gradient needs ``n + 1`` or ``2n + 1``) raises :class:`BudgetExhausted` before calling
+    ``fun``, and every call ``(f, g) = objective(x)`` is compared with the best so far, per
+    row: ``best_x``, ``best_f``, ``best_g`` hold the lowest finite value returned with its
+    gradient (value-only calls, those of finite differences, do not count: no gradient is
+    known there). ``best_tag`` is the ``tag`` the caller had set when it was evaluated.
     """
 
     def __init__(
@@ -50,8 +62,79 @@ class Objective:
         self.value_shape = tuple(like.shape[:-1])
         self.nfev = 0
         self.njev = 0
+        self.maxfev: int | None = None
+        self.keeping = False
+        self.best_x: Array | None = None
+        self.best_f: Array | None = None
+        self.best_g: Array | None = None
+        self.best_tag: Array | None = None
+        self.active: Array | None = None  # rows whose points may become best (None: all)
+        self.tag: Array | None = None  # what best_tag records (the loop: the step number)
+        self._host: bool | None = None  # whether reading a flag back is free; found once
+
+    def start(self, maxfev: int | None) -> None:
+        """Enforce the budget ``maxfev`` (None: none) and keep the best point from now on."""
+        self.maxfev = maxfev
+        self.keeping = True
+
+    def cost(self, x: Array) -> int:
+        """Calls of ``fun`` one evaluation of ``(f, g)`` at ``x`` makes."""
+        if self.jac == "2-point":
+            return 1 + x.shape[-1]
+        if self.jac == "3-point":
+            return 1 + 2 * x.shape[-1]
+        return 1
 
     def __call__(self, x: Array) -> tuple[Array, Array]:
+        self._reserve(self.cost(x))
+        f, g = self._evaluate(x)
+        if self.keeping:
+            self._keep(x, f, g)
+        return f, g
+
+    def _reserve(self, calls: int) -> None:
+        if self.maxfev is not None and self.nfev + calls > self.maxfev:
+            raise BudgetExhausted(
+                f"the next evaluation needs {calls} call(s) of fun and "
+                f"{self.maxfev - self.nfev} of maxfev={self.maxfev} remain"
+            )
+
+    def _keep(self, x: Array, f: Array, g: Array) -> None:
+        """Make ``(x, f, g)`` the best of each row where ``f`` is finite and lower.
+
+        On the host a single row costs one comparison, a batch a ``where`` only when some
+        row improved; elsewhere ``where`` runs every time, so that nothing is read back.
+        """
+        xp = self.xp
+        better = xp.isfinite(f)
+        if self.best_f is not None:
+            better = better & (f < self.best_f)
+        if self.active is not None:
+            better = better & self.active
+        tag = self.tag
+        if tag is None:
+            tag = xp.zeros(f.shape, dtype=xp.int32, device=self.device)
+        if self.best_f is None:
+            inf = xp.full(f.shape, float("inf"), dtype=f.dtype, device=self.device)
+            self.best_x, self.best_g = x, g
+            self.best_f, self.best_tag = xp.where(better, f, inf), tag
+            return
+        if self._host is None:
+            self._host = eager(f)
+        if self._host:
+            if not bool(xp.any(better)):
+                return
+            if bool(xp.all(better)):
+                self.best_x, self.best_f, self.best_g, self.best_tag = x, f, g, tag
+                return
+        assert self.best_x is not None and self.best_g is not None and self.best_tag is not None
+        rows = better if f.ndim == 0 else xp.expand_dims(better, axis=-1)
+        self.best_x = xp.where(rows, x, self.best_x)
+        self.best_g = xp.where(rows, g, self.best_g)
+        self.best_f = xp.where(better, f, self.best_f)
+        self.best_tag = xp.where(better, tag, self.best_tag)
+
+    def _evaluate(self, x: Array) -> tuple[Array, Array]:
         jac = self.jac
         if jac is True:
             out = self._call_fun(x)
@@ -74,6 +157,7 @@ class Objective:
         return self._value(out[0] if self.jac is True else out)
 
     def _call_fun(self, x: Array) -> Any:
+        self._reserve(1)
         self.nfev += 1
         return self.fun(self._cast(x), *self.args)
 

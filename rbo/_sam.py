@@ -80,7 +80,7 @@ class SAM(Descent):
             e_unit = g / (xp.sqrt(dot(g, g, xp=xp)) + _TINY)
 
         def attempt(r: float) -> tuple[Array, Array]:
-            f, gs = fun(x + r * e_unit)
+            f, gs = fun(self._clip(x + r * e_unit))
             return gs, xp.isfinite(f) & xp.all(xp.isfinite(gs))
 
         g_sam, rho, tries = halving(attempt, rho, self.max_halvings)

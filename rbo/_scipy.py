@@ -43,8 +43,9 @@ def scipy_method(
     """Run :func:`rbo.minimize` as ``scipy.optimize.minimize(..., method=rbo.scipy_method)``.
 
     ``options`` are those of :func:`rbo.minimize` and of the method (``radius``, ``lr``,
-    ...). scipy's ``hess``, ``hessp``, ``bounds`` and ``constraints`` are accepted and
-    ignored (RBO is unconstrained); other unknown keywords are ignored with an
+    ...). scipy's ``bounds`` are passed on (see :func:`rbo.minimize`: the baselines
+    take them, ``"rbo"`` does not yet); ``hess``, ``hessp`` and ``constraints`` are
+    accepted and ignored (rbo is unconstrained); other unknown keywords are ignored with an
     ``OptimizeWarning``, as scipy does. ``jac=True`` is unwrapped from scipy's memoising
     wrapper, so each point costs one call. ``backend`` runs where the objective's arrays
     live (``fun`` and ``jac`` then receive that backend's arrays, say torch tensors),
@@ -64,10 +65,13 @@ def scipy_method(
     >>> bool(res.fun < 1e-3), type(res.fun).__name__
     (True, 'float')
     """
+    bounds = None
     for name in _SCIPY_KEYWORDS & options.keys():
         value = options.pop(name)
         given = value is not None and not (isinstance(value, tuple | list) and not value)
-        if name in ("bounds", "constraints") and given:
+        if name == "bounds" and given:
+            bounds = value
+        elif name == "constraints" and given:
             warnings.warn(
                 f"rbo is unconstrained: {name} are ignored", OptimizeWarning, stacklevel=2
             )
@@ -89,7 +93,7 @@ def scipy_method(
         )
         for name in unknown:
             options.pop(name)
-    res = minimize(fun, x0, args, jac, method=method, callback=callback, **options)
+    res = minimize(fun, x0, args, jac, method=method, bounds=bounds, callback=callback, **options)
     if res.backend != "numpy":
         res = backends.to_host(res)
         res.backend, res.device = "numpy", "cpu"  # where the arrays now live
