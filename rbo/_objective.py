@@ -28,7 +28,8 @@ class Objective:
     namespace and shape and brought to ``x``'s dtype, so a wrong return value fails at
     once with a message that names it. With ``call_dtype``, ``fun`` and ``jac`` are called
     on points cast to it (a narrow dtype the solver works above, see
-    :func:`~rbo._validation.widened`), and finite differences step in it.
+    :func:`~rbo._validation.widened`), and finite differences step in it. ``name`` is
+    what the messages call ``fun``: the name the user knows it by.
 
     :meth:`start` sets a budget ``maxfev`` and has the objective keep its best point: an
     evaluation that would need more calls of ``fun`` than remain (a finite-difference
@@ -46,6 +47,8 @@ class Objective:
         args: tuple[Any, ...],
         like: Array,
         call_dtype: Any = None,
+        *,
+        name: str = "fun",
     ) -> None:
         if not callable(fun):
             raise TypeError(f"fun must be callable; got {type(fun).__name__}")
@@ -56,6 +59,7 @@ class Objective:
                 f"jac must be a callable, True, None, '2-point' or '3-point'; got {jac!r}"
             )
         self.fun, self.jac, self.args = fun, jac, args
+        self.name = name
         self.xp = array_namespace(like)
         self.dtype, self.device = like.dtype, device_of(like)
         self.call_dtype = None if call_dtype == like.dtype else call_dtype
@@ -139,9 +143,9 @@ class Objective:
         if jac is True:
             out = self._call_fun(x)
             if not (isinstance(out, tuple | list) and len(out) == 2):
+                what = "with jac=True, fun" if self.name == "fun" else self.name
                 raise TypeError(
-                    "with jac=True, fun must return a pair (value, gradient); "
-                    f"got {type(out).__name__}"
+                    f"{what} must return a pair (value, gradient); got {type(out).__name__}"
                 )
             self.njev += 1
             return self._value(out[0]), self._grad(out[1], x)
@@ -165,23 +169,36 @@ class Objective:
         return x if self.call_dtype is None else self.xp.astype(x, self.call_dtype)
 
     def _value(self, f: Any) -> Array:
-        xp = self.xp
+        xp, name, shape = self.xp, self.name, self.value_shape
         if isinstance(f, bool) or not (
             isinstance(f, int | float) or array_api_compat.is_array_api_obj(f)
         ):
-            raise TypeError(f"fun must return a real scalar; got {type(f).__name__}")
-        if array_api_compat.is_array_api_obj(f):
-            self._check_namespace(f, "fun")
-            if tuple(f.shape) not in (self.value_shape, (*self.value_shape, 1)):
+            raise TypeError(f"{name} must return a real scalar; got {type(f).__name__}")
+        if array_api_compat.is_array_api_obj(f) and not isinstance(f, int | float):
+            fxp = array_namespace(f)
+            if not fxp.isdtype(f.dtype, ("real floating", "integral")):
+                raise TypeError(f"{name} must return a real value; got dtype {f.dtype}")
+            if fxp is not xp and f.ndim == 0:
+                # A NumPy scalar (np.sum on a host copy, say) or another 0-d array is one
+                # number, unambiguous whatever its namespace.
+                f = float(f)
+        if isinstance(f, int | float) or f.ndim == 0:
+            if shape:
+                rows = shape[0]
                 raise ValueError(
-                    f"fun must return shape {self.value_shape} (a scalar per point); "
-                    f"got shape {tuple(f.shape)}"
+                    f"{name} returned one value for {rows} row{'s' if rows != 1 else ''}: "
+                    f"with vectorized=True it must return shape {shape}, a value per row "
+                    "(reduce over the last axis only, e.g. xp.sum(x**2, axis=-1))"
                 )
-            if not xp.isdtype(f.dtype, ("real floating", "integral")):
-                raise TypeError(f"fun must return a real value; got dtype {f.dtype}")
-            f = xp.reshape(f, self.value_shape)
-            return f if f.dtype == self.dtype else xp.astype(f, self.dtype)
-        return xp.asarray(f, dtype=self.dtype, device=self.device)
+            if isinstance(f, int | float):
+                return xp.asarray(f, dtype=self.dtype, device=self.device)
+        self._check_namespace(f, name)
+        if tuple(f.shape) not in (shape, (*shape, 1)):
+            raise ValueError(
+                f"{name} must return shape {shape} (a scalar per point); got shape {tuple(f.shape)}"
+            )
+        f = xp.reshape(f, shape)
+        return f if f.dtype == self.dtype else xp.astype(f, self.dtype)
 
     def _grad(self, g: Any, x: Array) -> Array:
         xp = self.xp
@@ -201,9 +218,11 @@ class Objective:
 
     def _check_namespace(self, a: Array, what: str) -> None:
         if array_namespace(a) is not self.xp:
+            verb = "is" if what == "the gradient" else "returned"
             raise TypeError(
-                f"{what} returned a {type(a).__module__}.{type(a).__name__} for x in "
-                f"{self.xp.__name__}; return arrays of x's own namespace"
+                f"{what} {verb} a {type(a).__module__}.{type(a).__name__} for x in "
+                f"{self.xp.__name__}; return arrays of x's own namespace (a Python float or "
+                "0-d array is accepted for the value)"
             )
 
     def _finite_difference(self, x: Array, f0: Array) -> Array:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
 
+import scipy
 from scipy.optimize import OptimizeResult, OptimizeWarning
 
 from . import backends
-from ._minimize import METHODS, minimize
+from ._minimize import METHODS, did_you_mean, minimize
 
 __all__ = ["scipy_method"]
 
@@ -28,7 +31,12 @@ _MINIMIZE_KEYWORDS = frozenset(
         "patience",
         "return_trajectory",
         "backend",
+        "disp",
     }
+)
+# Frames of these packages are skipped so that a warning points at the user's call.
+_INTERNAL = tuple(
+    os.path.dirname(os.path.abspath(path)) + os.sep for path in (scipy.__file__, __file__)
 )
 
 
@@ -46,7 +54,8 @@ def scipy_method(
     ...). scipy's ``bounds`` are passed on (see :func:`rbo.minimize`: the baselines
     take them, ``"rbo"`` does not yet); ``hess``, ``hessp`` and ``constraints`` are
     accepted and ignored (rbo is unconstrained); other unknown keywords are ignored with an
-    ``OptimizeWarning``, as scipy does. ``jac=True`` is unwrapped from scipy's memoising
+    ``OptimizeWarning``, as scipy does, issued at the line that called scipy and naming
+    the nearest known option. ``jac=True`` is unwrapped from scipy's memoising
     wrapper, so each point costs one call. ``backend`` runs where the objective's arrays
     live (``fun`` and ``jac`` then receive that backend's arrays, say torch tensors),
     while the result comes back with ``fun`` as a Python float and every array as a
@@ -73,7 +82,7 @@ def scipy_method(
             bounds = value
         elif name == "constraints" and given:
             warnings.warn(
-                f"rbo is unconstrained: {name} are ignored", OptimizeWarning, stacklevel=2
+                f"rbo is unconstrained: {name} are ignored", OptimizeWarning, stacklevel=_level()
             )
     # scipy wraps fun for jac=True as MemoizeJac(fun) and passes its bound `derivative`.
     owner = getattr(jac, "__self__", None)
@@ -86,10 +95,13 @@ def scipy_method(
         )
     method = options.pop("method", "rbo")
     solver_fields = _solver_option_names(method)
-    unknown = sorted(set(options) - _MINIMIZE_KEYWORDS - solver_fields)
+    known = _MINIMIZE_KEYWORDS | solver_fields
+    unknown = sorted(set(options) - known)
     if unknown:
         warnings.warn(
-            f"Unknown solver options: {', '.join(unknown)}", OptimizeWarning, stacklevel=2
+            f"Unknown solver options: {', '.join(unknown)}{did_you_mean(unknown, known)}",
+            OptimizeWarning,
+            stacklevel=_level(),
         )
         for name in unknown:
             options.pop(name)
@@ -106,3 +118,15 @@ def _solver_option_names(method: Any) -> frozenset[str]:
     if factory is not None and dataclasses.is_dataclass(factory):
         return frozenset(f.name for f in dataclasses.fields(factory))
     return frozenset()
+
+
+def _level() -> int:
+    """The ``stacklevel`` that makes a warning of :func:`scipy_method` point at the line
+    that called into scipy or rbo (``scipy.optimize.minimize(...)``, or a
+    ``basinhopping`` call), not inside scipy."""
+    frame = sys._getframe(1)  # scipy_method's own frame: stacklevel 1
+    level = 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_INTERNAL):
+        frame = frame.f_back
+        level += 1
+    return level

@@ -678,23 +678,25 @@ def test_fun_returning_a_non_real_scalar_is_rejected(value: Any, match: str) -> 
         rbo.minimize(lambda x: value, X0, jac=_jac)
 
 
-def test_fun_returning_a_torch_tensor_for_numpy_start_is_rejected() -> None:
+def test_fun_returning_a_torch_vector_for_numpy_start_is_rejected() -> None:
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match=r"fun returned a torch\.Tensor.*own namespace"):
-        rbo.minimize(lambda x: torch.sum(torch.as_tensor(x) ** 2), np.array(X0), jac=_jac)
+        rbo.minimize(
+            lambda x: torch.sum(torch.as_tensor(x) ** 2).reshape(1), np.array(X0), jac=_jac
+        )
 
 
-def test_fun_returning_numpy_for_strict_start_is_rejected() -> None:
+def test_fun_returning_a_numpy_vector_for_strict_start_is_rejected() -> None:
     strict = pytest.importorskip("array_api_strict")
     x0 = strict.asarray(X0)
     with pytest.raises(TypeError, match=r"fun returned a numpy\.ndarray.*own namespace"):
-        rbo.minimize(lambda x: np.asarray(1.0), x0, jac=lambda x: 2 * x)
+        rbo.minimize(lambda x: np.asarray([1.0]), x0, jac=lambda x: 2 * x)
 
 
 def test_jac_returning_numpy_for_strict_start_is_rejected() -> None:
     strict = pytest.importorskip("array_api_strict")
     x0 = strict.asarray(X0)
-    with pytest.raises(TypeError, match=r"gradient returned a numpy\.ndarray"):
+    with pytest.raises(TypeError, match=r"gradient is a numpy\.ndarray.*own namespace"):
         rbo.minimize(lambda x: strict.sum(x * x), x0, jac=lambda x: np.asarray([1.0, 1.0]))
 
 
@@ -792,16 +794,15 @@ def test_nan_outside_a_region_still_gives_a_finite_best_point(backend: Backend) 
 
     x0 = backend.asarray([2.9])
     res = rbo.minimize(fun, x0, jac=lambda x: 2 * x, radius=0.1, lr=10.0, maxiter=20)
-    assert nan_calls
-    assert math.isfinite(res.fun)
+    assert nan_calls  # the steps did leave the region
+    # NaN there only halves the step: the run goes on to its step budget, not status 5.
+    assert res.status == int(rbo.Status.MAXITER), res.message
+    assert res.nit == 20
     assert all(math.isfinite(v) and abs(v) < 3.0 for v in _values(res.x))
-    assert res.fun == pytest.approx(float(xp.sum(res.x * res.x)))
-    if res.status == int(rbo.Status.NONFINITE):
-        assert res.success is False
-        assert res.fun <= 2.9**2
-    else:
-        assert res.status in {0, 1, 3, 4}
-        assert res.fun < 0.1 * 2.9**2
+    assert math.isfinite(res.fun) and res.fun < 0.1 * 2.9**2
+    calls = len(nan_calls)
+    assert res.fun == float(fun(res.x))  # x evaluates to fun, exactly
+    assert len(nan_calls) == calls
 
 
 def test_nan_everywhere_but_the_start_ends_with_status_5(backend: Backend) -> None:
