@@ -101,7 +101,7 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
 def _check_fraction(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number in (0, 1); got {value!r}")
-    if not (0.0 < value < 1.0):
+    if not (0.0 < float(value) < 1.0):
         raise ValueError(f"{name} must be in (0, 1); got {value!r}")
 
 
@@ -156,7 +156,7 @@ class LBFGS:
             value = getattr(self, name)
             if isinstance(value, bool) or isinstance(value, str | bytes):
                 raise TypeError(f"{name} must be None, a number or an array; got {value!r}")
-            if isinstance(value, numbers.Real) and math.isnan(value):
+            if isinstance(value, numbers.Real) and math.isnan(float(value)):
                 raise ValueError(f"{name} must not be NaN")
 
     def _box(self, x0: Array) -> tuple[Array | None, Array | None]:
