@@ -14,12 +14,13 @@ gradient is not finite counts as a step too long.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ._arrays import Array, col, dot, eps, select
+from ._arrays import Array, col, dot, eager, eps, select
 from ._solver import Objective
 
 __all__ = ["Search", "backtracking", "strong_wolfe"]
@@ -107,6 +108,8 @@ def strong_wolfe(
     (True, True)
     """
     xp = array_namespace(x)
+    if f0.ndim == 0 and eager(x):
+        return _strong_wolfe_host(fun, x, f0, g0, d, slope, alpha, todo, c1, c2, maxls, xp)
     zero = xp.zeros_like(f0)
     stage = xp.where(
         todo,
@@ -195,6 +198,101 @@ def strong_wolfe(
     moved = a_b > 0
     x_b = x + col(a_b, xp=xp) * d
     return Search(x_b, f_b, g_b, moved, evals), a_b
+
+
+def _cubic_host(
+    a_lo: float, f_lo: float, d_lo: float, a_hi: float, f_hi: float, d_hi: float, bad: bool
+) -> float:
+    """:func:`_cubic` on floats, the same expressions in the same order."""
+    h = a_hi - a_lo
+    safe_h = h if h != 0 else 1.0
+    d1 = d_lo + d_hi - 3.0 * (f_hi - f_lo) / safe_h
+    disc = d1 * d1 - d_lo * d_hi
+    d2 = math.sqrt(disc) if disc > 0 else 0.0
+    if h < 0:
+        d2 = -d2
+    den = d_hi - d_lo + 2.0 * d2
+    a_c = a_hi - h * (d_hi + d2 - d1) / (den if den != 0 else 1.0)
+    lo = min(a_lo, a_hi)
+    width = abs(h)
+    inside = lo + 0.1 * width <= a_c <= lo + 0.9 * width
+    if not bad and h != 0 and disc >= 0 and den != 0 and math.isfinite(a_c) and inside:
+        return a_c
+    return a_lo + 0.5 * h
+
+
+def _strong_wolfe_host(
+    fun: Objective,
+    x: Array,
+    f0_: Array,
+    g0: Array,
+    d: Array,
+    slope_: Array,
+    alpha: Array,
+    todo: Array,
+    c1: float,
+    c2: float,
+    maxls: int,
+    xp: Any,
+) -> tuple[Search, Array]:
+    """:func:`strong_wolfe` for one row on the host: the same search on Python floats
+    (IEEE arithmetic, so it takes the very steps the batched search takes)."""
+    f0, slope = float(f0_), float(slope_)
+    decrease = c1 * slope
+    curvature = -c2 * slope
+    tiny = 10.0 * eps(x, xp=xp)
+    stage = _BRACKET if bool(todo) else _DONE
+    a_cur = float(alpha)
+    a_prev, f_prev, d_prev = 0.0, f0, slope
+    a_lo, f_lo, d_lo = 0.0, f0, slope
+    a_hi, f_hi, d_hi = 0.0, f0, slope
+    hi_bad = False
+    a_b, f_b, g_b, fa_b = 0.0, f0, g0, f0_
+    evals = 0
+    for _ in range(maxls):
+        if stage == _DONE:
+            break
+        a = a_cur if stage == _BRACKET else _cubic_host(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi, hi_bad)
+        ft_, gt = fun(x + a * d)
+        evals += 1
+        ft = float(ft_)
+        finite = math.isfinite(ft) and bool(xp.all(xp.isfinite(gt)))
+        if not finite:
+            ft, gt = f0, g0
+        dt = float(dot(gt, d, xp=xp))
+        sufficient = finite and ft <= f0 + a * decrease
+        wolfe = sufficient and abs(dt) <= curvature
+        done = False
+        if stage == _BRACKET:
+            if not finite:
+                a_cur = a_prev + 0.5 * (a - a_prev)
+            elif not sufficient or (a_prev > 0 and ft >= f_prev):
+                a_lo, f_lo, d_lo = a_prev, f_prev, d_prev
+                a_hi, f_hi, d_hi, hi_bad = a, ft, dt, False
+                stage = _ZOOM
+            elif wolfe:
+                done = True
+            elif dt >= 0:
+                a_hi, f_hi, d_hi, hi_bad = a_prev, f_prev, d_prev, False
+                a_lo, f_lo, d_lo = a, ft, dt
+                stage = _ZOOM
+            else:
+                a_prev, f_prev, d_prev = a, ft, dt
+                a_cur = 2.0 * a
+        elif not sufficient or ft >= f_lo:
+            a_hi, f_hi, d_hi, hi_bad = a, ft, dt, not finite
+        elif wolfe:
+            done = True
+        else:
+            if dt * (a_hi - a_lo) >= 0:
+                a_hi, f_hi, d_hi, hi_bad = a_lo, f_lo, d_lo, False
+            a_lo, f_lo, d_lo = a, ft, dt
+        if done or (sufficient and ft < f_b):
+            a_b, f_b, g_b, fa_b = a, ft, gt, ft_
+        if done or (stage == _ZOOM and abs(a_hi - a_lo) <= tiny * max(a_hi, a_lo)):
+            stage = _DONE
+    moved = xp.asarray(a_b > 0, device=device_of(x))
+    return Search(x + a_b * d, fa_b, g_b, moved, evals), xp.asarray(a_b, dtype=x.dtype)
 
 
 def backtracking(
