@@ -218,27 +218,67 @@ class LBFGS:
         )
 
     def _direction(self, q: Array, state: LBFGSState, free: Array | None, xp: Any) -> Array:
-        """``-H q`` by the two-loop recursion over the pairs held (on free coordinates)."""
-        s_all, y_all, rho_all = state.s, state.y, state.rho
-        slots = range(self.m - state.filled, self.m)
-        alphas = {}
-        pairs = {}
-        for j in reversed(slots):
-            s, y, rho = s_all[..., j, :], y_all[..., j, :], rho_all[..., j]
-            if free is not None:
-                s, y = s * free, y * free
-                sy = dot(s, y, xp=xp)
-                keep = (rho != 0) & (sy > eps(sy, xp=xp) * dot(y, y, xp=xp))
-                rho = xp.where(keep, 1.0 / xp.where(keep, sy, xp.ones_like(sy)), xp.zeros_like(sy))
-            pairs[j] = (s, y, rho)
-            a = rho * dot(s, q, xp=xp)
-            alphas[j] = a
-            q = q - col(a, xp=xp) * y
-        r = col(state.gamma, xp=xp) * q
-        for j in slots:
-            s, y, rho = pairs[j]
-            b = rho * dot(y, r, xp=xp)
-            r = r + col(alphas[j] - b, xp=xp) * s
+        """``-H q``: the two-loop recursion over the pairs held (on free coordinates).
+
+        The recursion's inner products all come from ``S q``, ``S Y^T`` and ``Y q'``
+        (three matrix products), so that only the m-by-m scalar recurrences are looped
+        over -- on Python floats for a single row on the host.
+        """
+        k = state.filled
+        gamma = state.gamma
+        if k == 0:
+            return -(col(gamma, xp=xp) * q)
+        lo = self.m - k
+        s, y, rho = state.s[..., lo:, :], state.y[..., lo:, :], state.rho[..., lo:]
+        if free is not None:
+            held_out = xp.expand_dims(free, axis=-2)
+            s, y = s * held_out, y * held_out
+            sy = xp.sum(s * y, axis=-1)
+            keep = (rho != 0) & (sy > eps(sy, xp=xp) * xp.sum(y * y, axis=-1))
+            one = xp.ones_like(sy)
+            rho = xp.where(keep, one / xp.where(keep, sy, one), xp.zeros_like(sy))
+        sy_ij = xp.matmul(s, xp.matrix_transpose(y))  # s_i . y_j
+        sq = xp.matmul(s, xp.expand_dims(q, axis=-1))[..., 0]
+        host = q.ndim == 1 and backends.of(q).eager(q)
+        if host:
+            to_host = backends.of(q).to_host
+            sy_h, sq_h, rho_h = (to_host(a).tolist() for a in (sy_ij, sq, rho))
+            gamma_h = float(gamma)
+            al = [0.0] * k
+            for j in reversed(range(k)):
+                acc = sq_h[j]
+                for i in range(j + 1, k):
+                    acc = acc - al[i] * sy_h[j][i]
+                al[j] = rho_h[j] * acc
+            alpha = xp.asarray(al, dtype=q.dtype, device=device_of(q))
+        else:
+            alist: list[Array] = [None] * k  # type: ignore[list-item]
+            for j in reversed(range(k)):
+                acc = sq[..., j]
+                for i in range(j + 1, k):
+                    acc = acc - alist[i] * sy_ij[..., j, i]
+                alist[j] = rho[..., j] * acc
+            alpha = xp.stack(alist, axis=-1)
+        q = q - xp.matmul(xp.expand_dims(alpha, axis=-2), y)[..., 0, :]
+        yq = xp.matmul(y, xp.expand_dims(q, axis=-1))[..., 0]
+        if host:
+            yq_h = to_host(yq).tolist()
+            diff = [0.0] * k
+            for j in range(k):
+                acc = gamma_h * yq_h[j]
+                for i in range(j):
+                    acc = acc + diff[i] * sy_h[i][j]
+                diff[j] = al[j] - rho_h[j] * acc
+            coef = xp.asarray(diff, dtype=q.dtype, device=device_of(q))
+        else:
+            dlist: list[Array] = [None] * k  # type: ignore[list-item]
+            for j in range(k):
+                acc = gamma * yq[..., j]
+                for i in range(j):
+                    acc = acc + dlist[i] * sy_ij[..., i, j]
+                dlist[j] = alist[j] - rho[..., j] * acc
+            coef = xp.stack(dlist, axis=-1)
+        r = col(gamma, xp=xp) * q + xp.matmul(xp.expand_dims(coef, axis=-2), s)[..., 0, :]
         return -r
 
     def step(self, fun: Objective, state: LBFGSState, /) -> LBFGSState:
