@@ -217,7 +217,9 @@ class LBFGS:
             row_failure=xp.full(f.shape, _NO_FAILURE, dtype=xp.int32, device=dev),
         )
 
-    def _direction(self, q: Array, state: LBFGSState, free: Array | None, xp: Any) -> Array:
+    def _direction(
+        self, q: Array, state: LBFGSState, free: Array | None, xp: Any, host: bool
+    ) -> Array:
         """``-H q``: the two-loop recursion over the pairs held (on free coordinates).
 
         The recursion's inner products all come from ``S q``, ``S Y^T`` and ``Y q'``
@@ -239,9 +241,9 @@ class LBFGS:
             rho = xp.where(keep, one / xp.where(keep, sy, one), xp.zeros_like(sy))
         sy_ij = xp.matmul(s, xp.matrix_transpose(y))  # s_i . y_j
         sq = xp.matmul(s, xp.expand_dims(q, axis=-1))[..., 0]
-        host = q.ndim == 1 and backends.of(q).eager(q)
+        host = host and q.ndim == 1
         if host:
-            to_host = backends.of(q).to_host
+            to_host = to_numpy
             sy_h, sq_h, rho_h = (to_host(a).tolist() for a in (sy_ij, sq, rho))
             gamma_h = float(gamma)
             al = [0.0] * k
@@ -286,6 +288,7 @@ class LBFGS:
         xp = array_namespace(x)
         lower, upper = state.lower, state.upper
         bounded = lower is not None
+        host = backends.of(x).eager(x)
         one = xp.ones_like(f)
         todo = xp.ones(f.shape, dtype=xp.bool, device=device_of(f))
         if state.active is not None:
@@ -295,7 +298,7 @@ class LBFGS:
         if bounded:
             free = xp.astype(~_held(x, g, lower, upper), x.dtype)
             pg = g * free
-        d = self._direction(pg, state, free, xp)
+        d = self._direction(pg, state, free, xp, host)
         if free is not None:
             d = d * free
         slope = dot(g, d, xp=xp)
@@ -356,7 +359,7 @@ class LBFGS:
         yy = dot(y, y, xp=xp)
         accept = moved & (sy > eps(x, xp=xp) * yy)
         s_all, y_all, filled = state.s, state.y, state.filled
-        if f.ndim == 0 and backends.of(x).eager(x):
+        if f.ndim == 0 and host:
             take = bool(accept)
         else:
             take = True
