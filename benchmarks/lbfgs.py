@@ -19,15 +19,21 @@ Three tables:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-from scipy import optimize
+# One BLAS thread for both: on a shared machine threaded BLAS calls of a few flops spin
+# and wait, and scipy's timings then vary a hundredfold from run to run.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-import rbo
+import numpy as np  # noqa: E402
+from scipy import optimize  # noqa: E402
+
+import rbo  # noqa: E402
 
 
 def rosenbrock(x: np.ndarray) -> tuple[Any, np.ndarray]:
