@@ -18,6 +18,7 @@ from . import backends as backends
 from . import problems as problems
 from ._descent import DescentState as DescentState
 from ._entropy_sgd import EntropySGD as EntropySGD
+from ._lbfgs import LBFGS as LBFGS
 from ._minimize import METHODS as METHODS
 from ._minimize import minimize as minimize
 from ._multistart import multistart as multistart
@@ -35,6 +36,7 @@ from ._stepwise import Stepper as Stepper
 __version__ = "0.1.0"
 
 __all__ = [
+    "LBFGS",
     "METHODS",
     "RBO",
     "SAM",

@@ -15,6 +15,7 @@ from scipy.optimize import OptimizeResult
 from . import backends
 from ._bounds import into_box, parse_bounds, with_bounds
 from ._entropy_sgd import EntropySGD
+from ._lbfgs import LBFGS
 from ._loop import run
 from ._objective import Objective
 from ._rolling_ball import RBO
@@ -31,6 +32,7 @@ METHODS: dict[str, Callable[..., Solver[Any]]] = {"rbo": RBO}
 METHODS["sgd"] = SGD
 METHODS["sam"] = SAM
 METHODS["entropy-sgd"] = EntropySGD
+METHODS["lbfgs"] = LBFGS
 
 
 def make_solver(method: str | Solver[Any], options: dict[str, Any]) -> Solver[Any]:
