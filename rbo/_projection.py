@@ -31,10 +31,9 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from array_api_compat import array_namespace
-from array_api_compat import device as device_of
 
 from . import backends
-from ._arrays import Array, eps, select
+from ._arrays import Array, codes, eps, select
 from .backends import Backend, Centre, Previous
 
 __all__ = ["PROJECTIONS", "ProjStatus", "Projection", "project"]
@@ -68,6 +67,7 @@ class Projection(NamedTuple):
     status: Array  # ProjStatus codes, shape (...)
     alpha: Array  # Gauss-Newton step fraction reached, a warm start for the next projection
     gg: Array | None = None  # |g|^2, shape (...): the next step's normal needs it
+    nonfinite: Array | None = None  # per row: 1 f, 2 the gradient was met NaN or inf; 0
 
 
 def project(
@@ -144,7 +144,6 @@ def project(
         backend = backends.of(x)
     k = backend.kernels
     host = backend.eager(x)
-    dev = device_of(x)
     gauss_newton = method == "gauss-newton"
     if rtol is None:
         rtol = math.sqrt(eps(x, xp=xp))
@@ -161,7 +160,11 @@ def project(
     tol = rtol * r0 + 8.0 * eps(x, xp=xp) * (xp.sqrt(xx) + 1.0)
 
     def code(c: int) -> Array:
-        return xp.full(r.shape, int(c), dtype=xp.int32, device=dev)
+        return codes(c, r)
+
+    def culprit(fz: Array) -> Array:
+        # What made a trial non-finite: the value, or else the gradient (or its square).
+        return xp.where(xp.isfinite(fz), code(2), code(1))
 
     # A residual that overflows at the start (|f - c_y| |grad f| beyond the dtype's range)
     # leaves nothing to measure progress by: the caller retries with a smaller step.
@@ -173,6 +176,7 @@ def project(
         done = done | ~active
     status = xp.where(done, code(ProjStatus.CONVERGED), code(ProjStatus.MAXITER))
     status = xp.where(overflow, code(ProjStatus.NONFINITE), status)
+    which = xp.where(overflow, culprit(f), code(0))
     alpha = xp.ones_like(r) * alpha
     zero = xp.zeros_like(r)
     shift = xp.ones_like(r)
@@ -209,7 +213,9 @@ def project(
         else:
             ok = finite
         ok = ok & ~done
-        nonfinite = nonfinite | (~finite & ~done)
+        bad = ~finite & ~done
+        which = xp.where(bad & (which == 0), culprit(ft), which)
+        nonfinite = nonfinite | bad
         moved = moved | ok
 
         if gauss_newton:
@@ -253,7 +259,7 @@ def project(
         # moved away from the foot point: divergence, whatever the iteration count.
         grew = (r > r0) & unfinished
         status = xp.where(grew, code(ProjStatus.DIVERGED), status)
-    return Projection(z, f, g, r, iters, status, alpha, gg)
+    return Projection(z, f, g, r, iters, status, alpha, gg, which)
 
 
 def _secant_shift(ss: Array, gs: Array, sy: Array, xp: Any) -> Array:
