@@ -166,7 +166,9 @@ class RBO(SolverBase):
         f, g = fun(x0)
         f = as_value(f, x0)
         xp = array_namespace(x0)
-        k = backends.of(x0).kernels
+        backend = backends.of(x0)
+        with backend.quiet():
+            gg, xx = backend.kernels.dot(g, g), backend.kernels.dot(x0, x0)
         return RBOState(
             x=x0,
             f=f,
@@ -181,8 +183,8 @@ class RBO(SolverBase):
             proj_iters=0,
             proj_status=codes(0, f),
             proj_alpha=xp.ones_like(f),
-            gg=k.dot(g, g),
-            xx=k.dot(x0, x0),
+            gg=gg,
+            xx=xx,
             halvings=codes(0, f),
             nonfinite=codes(0, f),
         )
@@ -200,29 +202,32 @@ class RBO(SolverBase):
         """
         x = state.x
         xp = array_namespace(x)
-        k = backends.of(x).kernels
+        backend = backends.of(x)
+        k, quiet, host = backend.kernels, backend.quiet, backend.eager(x)
         nit = state.nit
         radius = schedule_value("radius", self.radius, nit)
         lr0 = schedule_value("lr", self.lr, nit)
         scale = 1.0 / self.fscale
         graph = fun if scale == 1.0 else _scaled(fun, scale)
-        fs, gs = (state.f, state.g) if scale == 1.0 else (state.f * scale, state.g * scale)
-        # |g|^2 from g itself, not from state.gg: a step-wise driver re-evaluates f and g
-        # on each minibatch, and a cached norm would belong to the previous batch's g.
-        gg = k.dot(gs, gs)
-        maxiter = self.proj_maxiter
-        if maxiter is None:
-            maxiter = 20 if self.projection == "gauss-newton" else 10
-        lr = lr0 * 0.5 ** xp.astype(state.halvings, fs.dtype)
-        # The descended center (rbo._geometry.descended_center), through the kernels.
-        rho_s = radius / xp.sqrt(1.0 + gg)
+        with quiet():  # overflow is handled: it makes the projection NONFINITE
+            fs, gs = (state.f, state.g) if scale == 1.0 else (state.f * scale, state.g * scale)
+            # |g|^2 from g itself, not from state.gg: a step-wise driver re-evaluates f and g
+            # on each minibatch, and a cached norm would belong to the previous batch's g.
+            gg = k.dot(gs, gs)
+            maxiter = self.proj_maxiter
+            if maxiter is None:
+                maxiter = 20 if self.projection == "gauss-newton" else 10
+            lr = lr0 * 0.5 ** xp.astype(state.halvings, fs.dtype)
+            # The descended center (rbo._geometry.descended_center), through the kernels.
+            rho_s = radius / xp.sqrt(1.0 + gg)
+            cx, cy = k.centre(x, gs, rho_s + lr), fs + rho_s - lr * gg
         p = project(
             graph,
             x,
             fs,
             gs,
-            k.centre(x, gs, rho_s + lr),
-            fs + rho_s - lr * gg,
+            cx,
+            cy,
             method=self.projection,
             maxiter=maxiter,
             rtol=None if self.proj_rtol is None else float(self.proj_rtol),
@@ -231,24 +236,27 @@ class RBO(SolverBase):
             alpha=xp.minimum(2.0 * state.proj_alpha, 1.0),
             active=active,
             xx=state.xx,
+            backend=backend,
         )
-        met_nan = p.status == int(ProjStatus.NONFINITE)
-        halvings = xp.where(met_nan, state.halvings + 1, xp.zeros_like(state.halvings))
-        fail = codes(RUNNING, fs)
-        fail = xp.where(halvings > self.max_halvings, codes(Status.NONFINITE, fs), fail)
-        fail = xp.where(
-            p.status == int(ProjStatus.DIVERGED), codes(Status.PROJECTION_FAILED, fs), fail
-        )
-        # Rows that failed or retry keep their point (a diverged gd moved it).
-        stay = met_nan | (fail != RUNNING)
-        pf, pg, pgg = p.f, p.g, p.gg
-        if scale != 1.0:
-            pf, pg, pgg = pf / scale, pg / scale, pgg / (scale * scale)
-        z = select(stay, x, p.z, xp=xp, host=False)
-        f = xp.where(stay, state.f, pf)
-        g = select(stay, state.g, pg, xp=xp, host=False)
-        gg_z = xp.where(stay, gg / (scale * scale), pgg)
-        zz, dd = k.step_norms(z, x)
+        with quiet():
+            met_nan = p.status == int(ProjStatus.NONFINITE)
+            halvings = xp.where(met_nan, state.halvings + 1, xp.zeros_like(state.halvings))
+            fail = codes(RUNNING, fs)
+            fail = xp.where(halvings > self.max_halvings, codes(Status.NONFINITE, fs), fail)
+            fail = xp.where(
+                p.status == int(ProjStatus.DIVERGED), codes(Status.PROJECTION_FAILED, fs), fail
+            )
+            # Rows that failed or retry keep their point (a diverged gd moved it).
+            stay = met_nan | (fail != RUNNING)
+            pf, pg, pgg = p.f, p.g, p.gg
+            if scale != 1.0:
+                pf, pg, pgg = pf / scale, pg / scale, pgg / (scale * scale)
+            # (a single row on the host branches instead of copying x and g)
+            z = select(stay, x, p.z, xp=xp, host=host)
+            f = xp.where(stay, state.f, pf)
+            g = select(stay, state.g, pg, xp=xp, host=host)
+            gg_z = xp.where(stay, gg / (scale * scale), pgg)
+            zz, dd = k.step_norms(z, x)
         return RBOState(
             x=z,
             f=f,
@@ -297,6 +305,7 @@ class RBO(SolverBase):
 def _scaled(fun: ValueAndGrad, scale: float) -> ValueAndGrad:
     def graph(x: Any) -> tuple[Any, Any]:
         f, g = fun(x)
-        return f * scale, g * scale
+        with backends.of(g).quiet():
+            return f * scale, g * scale
 
     return graph

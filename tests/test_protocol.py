@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any, NamedTuple
 
 import array_api_strict as strict
@@ -204,3 +205,18 @@ def test_nan_value_message_names_the_value() -> None:
 def test_baseline_nan_gradient_message_names_the_gradient() -> None:
     res = rbo.minimize(lambda x: x @ x, np.ones(2), jac=lambda x: np.full(2, np.nan), method="sgd")
     assert res.status == rbo.Status.NONFINITE and "gradient" in res.message
+
+
+@pytest.mark.parametrize("projection", ["gauss-newton", "gd"])
+@pytest.mark.parametrize("n", [3, 70_000])  # whole arrays, and the NumPy backend's tiles
+def test_overflow_inside_rbo_warns_nothing(projection: str, n: int) -> None:
+    # |f - c_y|^2 and |grad f|^2 overflow float64: rbo handles that (it retries with a
+    # halved learning rate and reports status 5), and NumPy must not warn about it.
+    def fg(x: Any) -> tuple[Any, Any]:
+        return 1e200 * (1.0 + x @ x), 2e200 * x
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = rbo.minimize(fg, np.ones(n), jac=True, maxiter=12, projection=projection)
+    assert res.fun == pytest.approx(1e200 * (1.0 + n))
+    assert "NaN or inf" in res.message or res.status in (1, 3, 4, 6)
