@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -11,6 +10,7 @@ from scipy.optimize import OptimizeResult, OptimizeWarning
 
 from . import backends
 from ._minimize import METHODS, minimize
+from ._solver import option_names
 
 __all__ = ["scipy_method"]
 
@@ -99,6 +99,4 @@ def scipy_method(
 
 def _solver_option_names(method: Any) -> frozenset[str]:
     factory = METHODS.get(method.lower()) if isinstance(method, str) else None
-    if factory is not None and dataclasses.is_dataclass(factory):
-        return frozenset(f.name for f in dataclasses.fields(factory))
-    return frozenset()
+    return option_names(factory) or frozenset()

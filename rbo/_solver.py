@@ -33,6 +33,7 @@ classes drive the same methods one batch at a time.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from collections.abc import Callable
@@ -52,6 +53,7 @@ __all__ = [
     "ValueAndGrad",
     "check_positive",
     "failure_codes",
+    "option_names",
     "schedule_value",
     "single_failure",
 ]
@@ -148,6 +150,21 @@ def single_failure(verdict: Any) -> Status | None:
     xp = array_namespace(verdict)
     code = int(xp.reshape(verdict, (-1,))[0])
     return None if code == RUNNING else Status(code)
+
+
+def option_names(factory: Any) -> frozenset[str] | None:
+    """The keyword options a solver class takes (its dataclass fields); None when it is
+    not a dataclass and they cannot be listed.
+
+    Examples
+    --------
+    >>> from rbo import SGD
+    >>> sorted(option_names(SGD))
+    ['lr', 'max_halvings', 'momentum', 'nesterov']
+    """
+    if not (isinstance(factory, type) and dataclasses.is_dataclass(factory)):
+        return None
+    return frozenset(f.name for f in dataclasses.fields(factory) if f.init)
 
 
 def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
