@@ -139,7 +139,7 @@ def halving_rows(
         else:
             kept = tuple(
                 select(take, new, old, xp=xp, host=False)
-                for new, old in zip(result, kept, strict=True)
+                for new, old in zip(result, kept, strict=True)  # type: ignore[call-overload]
             )
         landed = landed | take
         done = done | ok

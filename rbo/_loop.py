@@ -89,7 +89,7 @@ def run(
         active = rows.active
         try:
             if masks:
-                new = solver.step(objective, state, active=active)
+                new = solver.step(objective, state, active=active)  # type: ignore[call-arg]
             elif freeze:
                 new = _frozen(state, solver.step(objective, state), active, xp)
             else:
@@ -275,7 +275,7 @@ def _result(
     return res
 
 
-def _trajectory(solver: Solver[Any], path: list[Any]) -> OptimizeResult:
+def _trajectory(solver: Solver[Any] | None, path: list[Any]) -> OptimizeResult:
     """Every state's point and value, and the solver's ``trace`` fields (RBO's centre),
     stacked along a first axis."""
     xp = array_namespace(path[0].x)

@@ -248,7 +248,7 @@ class RBO(SolverBase):
             )
             # Rows that failed or retry keep their point (a diverged gd moved it).
             stay = met_nan | (fail != RUNNING)
-            pf, pg, pgg = p.f, p.g, p.gg
+            pf, pg, pgg = p.f, p.g, p.gg if p.gg is not None else gg
             if scale != 1.0:
                 pf, pg, pgg = pf / scale, pg / scale, pgg / (scale * scale)
             # (a single row on the host branches instead of copying x and g)

@@ -82,8 +82,15 @@ class Solver(Protocol[S]):
     """An iterative minimiser driven by ``init`` / ``step`` / ``terminate`` /
     ``postprocess``, with the capabilities of :class:`SolverBase`."""
 
-    check_every: int
-    masks_rows: bool
+    @property
+    def check_every(self) -> int:
+        """On a device, steps between two reads of the loop's flags."""
+        ...
+
+    @property
+    def masks_rows(self) -> bool:
+        """Whether ``step`` takes ``active=`` and leaves the other rows as they are."""
+        ...
 
     def init(self, fun: ValueAndGrad, x0: Array, /) -> S: ...
 
