@@ -42,7 +42,7 @@ def _positive_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``rbo`` argument parser with its ``demo`` and ``bench`` subcommands."""
-    from . import problems
+    from . import __version__, problems
     from ._bench import default_methods
 
     names = sorted(problems.PROBLEMS)
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rbo",
         description="Rolling Ball Optimizer: a demo and a benchmark against scipy's minimizers.",
     )
+    parser.add_argument("--version", action="version", version=f"rbo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{demo,bench}")
 
     demo = sub.add_parser(

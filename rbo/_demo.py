@@ -86,8 +86,22 @@ def demo(
 
 def plot_paths(
     problem: str, path: str | Path, *, seed: int = 0, budget: int = 2000, **options: Any
-) -> None:
-    """Draw the paths of RBO and L-BFGS-B on ``problem`` in 2-D from one seeded start."""
+) -> dict[str, Any]:
+    """Draw RBO and L-BFGS-B on ``problem`` in 2-D from one seeded start.
+
+    For RBO the picture shows the path of the ball's centre (a line) and the contact points
+    it touched (dots, which jump where the ball rolls from one wrinkle to the next), for
+    L-BFGS-B its iterates; a star marks each method's best point and a gold star every copy
+    of the global minimum in view. The view is fitted to the paths, not to the problem's box.
+
+    Returns
+    -------
+    dict
+        What was drawn: ``contacts`` and ``centres`` (RBO's, one row per step), ``lbfgs``
+        (L-BFGS-B's iterates), ``best`` (method -> (point, value), the best point each
+        evaluated), ``minima`` (the copies of the global minimiser in view) and ``view``
+        (``(lower, upper)`` corners).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -103,48 +117,118 @@ def plot_paths(
     if p.ndim not in (None, 2):
         raise ValueError(f"{problem} has dimension {p.ndim}; the picture needs n = 2")
     x0 = start_points(problem, 2, 1, seed)[0]
+    options = {"radius": 1.0, "lr": 0.1, **options}
 
-    def record(run: Any) -> np.ndarray:
-        points = [x0]
-        obj = Counted(p.value_and_grad, budget)
-        try:
-            run(obj, lambda xk: points.append(np.array(xk, dtype=float)))
-        except BudgetExhausted:
-            pass
-        return np.array(points)
+    # Both methods see the objective through the benchmark's counter: the same budget, and
+    # the best point marked is the best point evaluated, the one the table scores.
+    counted = Counted(p.value_and_grad, budget)
+    try:
+        res = minimize(
+            counted.value_and_grad, x0, jac=True, maxiter=budget, return_trajectory=True, **options
+        )
+    except BudgetExhausted as exc:
+        res = exc.rbo_result  # type: ignore[attr-defined]
+    contacts = np.asarray(res.trajectory.x, dtype=float)
+    centres = np.asarray(res.trajectory.center_x, dtype=float)
+    rbo_best, rbo_fbest = counted.best_x, counted.best_f
 
-    paths = {
-        f"rbo (radius {options.get('radius', 1.0)}, lr {options.get('lr', 0.1)})": record(
-            lambda obj, cb: minimize(
-                obj.value_and_grad, x0, jac=True, maxiter=budget, callback=cb, **options
-            )
-        ),
-        "L-BFGS-B": record(
-            lambda obj, cb: scipy_minimize(
-                obj.value_and_grad, x0, jac=True, method="L-BFGS-B", callback=cb
-            )
-        ),
-    }
-    grid = np.linspace(p.lower, p.upper, 300)
-    xx, yy = np.meshgrid(grid, grid)
-    zz, _ = p.value_and_grad(np.stack([xx, yy], axis=-1))
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
-    cs = ax.contourf(xx, yy, zz, levels=40, cmap="viridis")
-    fig.colorbar(cs, ax=ax, label="f")
-    for (label, pts), color in zip(paths.items(), ("white", "tab:red"), strict=True):
-        ax.plot(pts[:, 0], pts[:, 1], "-o", color=color, ms=2.5, lw=1.2, label=label)
-        ax.plot(*pts[-1], "s", color=color, ms=7, mec="k")
+    lbfgs = [np.array(x0, dtype=float)]
+    counted = Counted(p.value_and_grad, budget)
+    try:
+        scipy_minimize(
+            counted.value_and_grad,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            callback=lambda xk: lbfgs.append(np.array(xk, dtype=float)),
+        )
+    except BudgetExhausted:
+        pass
+    iterates = np.array(lbfgs)
+    lbfgs_best, lbfgs_fbest = counted.best_x, counted.best_f
+
+    # The view holds every point drawn, with a margin; the landscape is drawn over it.
+    shown = np.concatenate([contacts, centres, iterates, [rbo_best, lbfgs_best]])
+    lo, hi = shown.min(axis=0), shown.max(axis=0)
+    pad = 0.08 * max(float(np.max(hi - lo)), 1e-3)
+    lo, hi = lo - pad, hi + pad
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 300), np.linspace(lo[1], hi[1], 300))
+    zz, _ = p.value_and_grad(np.stack([gx, gy], axis=-1))
+
+    fig, ax = plt.subplots(figsize=(7.6, 5.6))
+    cs = ax.contourf(gx, gy, zz, levels=40, cmap="viridis")
+    fig.colorbar(cs, ax=ax, label="f", shrink=0.8)
+    label = f"rbo (radius {options['radius']}, lr {options['lr']})"
+    ax.plot(
+        centres[:, 0],
+        centres[:, 1],
+        "-",
+        color="white",
+        lw=0.9,
+        alpha=0.8,
+        label=f"{label}: centre",
+    )
+    ax.plot(contacts[:, 0], contacts[:, 1], "o", color="orange", ms=2.5, label=f"{label}: contact")
+    ax.plot(iterates[:, 0], iterates[:, 1], "-o", color="tab:red", ms=3, lw=1.2, label="L-BFGS-B")
     ax.plot(*x0, "o", color="k", ms=8, label="start")
-    argmin, _ = p.minimum(2)
-    if argmin is not None:
-        ax.plot(*argmin, "*", color="gold", ms=16, mec="k", label="global minimum")
-    ax.set_xlim(p.lower, p.upper)
-    ax.set_ylim(p.lower, p.upper)
-    ax.set_title(f"{p.name}, n = 2: paths from one start (squares: last points)", fontsize=10)
-    ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
+    ax.plot(*rbo_best, "*", color="orange", ms=15, mec="k", label=f"rbo best, f = {rbo_fbest:.3g}")
+    ax.plot(
+        *lbfgs_best,
+        "*",
+        color="tab:red",
+        ms=15,
+        mec="k",
+        label=f"L-BFGS-B best, f = {lbfgs_fbest:.3g}",
+    )
+    minima = _global_minima_in_view(p, lo, hi)
+    for xstar in minima:
+        ax.plot(*xstar, "*", color="gold", ms=17, mec="k", label="global minimum")
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_aspect("equal")
+    ax.set_title(f"{p.name}, n = 2, {budget} evaluations from one start", fontsize=10)
+    handles, labels = ax.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))  # one legend line per copy of f*
+    # Below the axes, so that it hides none of the paths.
+    ax.legend(
+        unique.values(),
+        unique.keys(),
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.07),
+        ncol=3,
+        fontsize=7.5,
+        facecolor="0.75",  # the centre path is drawn in white
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return {
+        "contacts": contacts,
+        "centres": centres,
+        "lbfgs": iterates,
+        "best": {"rbo": (rbo_best, rbo_fbest), "L-BFGS-B": (lbfgs_best, lbfgs_fbest)},
+        "minima": minima,
+        "view": (lo, hi),
+    }
+
+
+def _global_minima_in_view(p: Any, lo: Any, hi: Any) -> list[Any]:
+    """The global minimiser and those of its copies shifted by one box width (there are such
+    copies on periodic landscapes) that lie in the view ``[lo, hi]`` and have the global
+    minimum's value."""
+    import numpy as np  # plotting only
+
+    argmin, fmin = p.minimum(2)
+    if argmin is None or fmin is None:
+        return []
+    width = p.upper - p.lower
+    found = []
+    for shift in ((i, j) for i in (-1, 0, 1) for j in (-1, 0, 1)):
+        x = np.asarray(argmin, dtype=float) + width * np.asarray(shift, dtype=float)
+        inside = bool(np.all(x >= lo) and np.all(x <= hi))
+        if inside and abs(float(p.value_and_grad(x)[0]) - fmin) <= 1e-9 * max(1.0, abs(fmin)):
+            found.append(x)
+    return found
 
 
 def _text_table(rows: list[dict[str, Any]]) -> str:

@@ -22,6 +22,7 @@ from array_api_compat import array_namespace
 
 from . import backends
 from ._arrays import Array, as_value, codes, col, dot, finite_rows, select
+from ._bounds import clip
 from ._solver import RUNNING, Schedule, SolverBase, ValueAndGrad, check_positive, schedule_value
 from ._status import Status
 from ._validation import check_count
@@ -186,6 +187,9 @@ class Descent(SolverBase):
     momentum: float = 0.0
     nesterov: bool = False
     max_halvings: int = 8
+    # The box every evaluated point is clipped into (set by minimize's `bounds`).
+    lower: Array | None = dataclasses.field(default=None, repr=False, compare=False)
+    upper: Array | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_positive("lr", self.lr)
@@ -238,7 +242,7 @@ class Descent(SolverBase):
         lr = schedule_value("lr", self.lr, k) + xp.zeros_like(state.f)
 
         def attempt(lr: Array) -> tuple[tuple[Array, Array, Array], Array]:
-            x = state.x - col(lr, xp=xp) * update
+            x = self._clip(state.x - col(lr, xp=xp) * update)
             f, g = fun(x)
             f = as_value(f, x)
             return (x, f, g), finite_rows(f, g, xp=xp)
@@ -252,6 +256,8 @@ class Descent(SolverBase):
         culprit = xp.where(xp.isfinite(f), codes(2, f), codes(1, f))
         nonfinite = xp.where(~ok, codes(2, f), xp.where(stay, culprit, codes(0, f)))
         step_norm = lr * xp.sqrt(dot(update, update, xp=xp))
+        if self.lower is not None:  # a face of the box may stop the step short
+            step_norm = xp.sqrt(dot(x - state.x, x - state.x, xp=xp))
         return DescentState(
             x=select(stay, state.x, x, xp=xp, host=host),
             f=xp.where(stay, state.f, f),
@@ -279,7 +285,7 @@ class Descent(SolverBase):
         failure = xp.where(ok, codes(RUNNING, state.f), codes(Status.NONFINITE, state.f))
         step_norm = lr * xp.sqrt(dot(update, update, xp=xp))
         return state._replace(
-            x=select(ok, state.x - col(lr, xp=xp) * update, state.x, xp=xp, host=False),
+            x=select(ok, self._clip(state.x - col(lr, xp=xp) * update), state.x, xp=xp, host=False),
             nit=state.nit + 1,
             step_norm=xp.where(ok, step_norm, xp.zeros_like(step_norm)),
             failure=failure,
@@ -288,3 +294,9 @@ class Descent(SolverBase):
             evals=evals,
             **fields,
         )
+
+    def _clip(self, x: Array) -> Array:
+        """``x`` projected onto the box, if there is one."""
+        if self.lower is None or self.upper is None:
+            return x
+        return clip(x, self.lower, self.upper)

@@ -128,7 +128,7 @@ class EntropySGD(Descent):
             d = g - gamma * (x - chain)
             if sigma > 0.0:
                 d = d + sigma * draw(mix_key(self.seed, k, i), x)
-            nxt = chain - self.inner_lr * d
+            nxt = self._clip(chain - self.inner_lr * d)
             # A chain that met NaN or inf stops where it was; its mean so far stands.
             chain = select(ok, nxt, chain, xp=xp, host=host)
             mean = select(

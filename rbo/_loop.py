@@ -22,7 +22,7 @@ from array_api_compat import device as device_of
 from scipy.optimize import OptimizeResult
 
 from ._arrays import Array, select
-from ._objective import Objective
+from ._objective import BudgetExhausted, Objective
 from ._solver import Solver, failure_codes
 from ._status import Status
 from ._termination import Rows, Tolerances
@@ -63,8 +63,11 @@ def run(
                 None if retrying is None else retrying(state),
             )
 
+    objective.start(maxfev)
     try:
         state = solver.init(objective, x0)
+    except BudgetExhausted as exc:
+        raise ValueError(f"maxfev does not cover the first evaluation at x0: {exc}") from None
     except (Exception, KeyboardInterrupt) as exc:
         # fun raised while the start was evaluated (its finite differences, say): the
         # start is the best point there is, if its value is finite.
@@ -87,6 +90,9 @@ def run(
             ended = Status.MAXFEV
             break
         active = rows.active
+        # A stopped row's later points (a batch steps on as a whole) do not count as best.
+        objective.active = active if freeze or masks else None
+        objective.tag = rows.nit + 1
         try:
             if masks:
                 new = solver.step(objective, state, active=active)  # type: ignore[call-arg]
@@ -106,6 +112,10 @@ def run(
                 except StopIteration:
                     ended = Status.CALLBACK
                     break
+        except BudgetExhausted:
+            # The step that would overrun maxfev is dropped; its evaluations are kept.
+            ended = Status.MAXFEV
+            break
         except (Exception, KeyboardInterrupt) as exc:
             rows.stop(Status.ERROR)
             error = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
@@ -225,7 +235,12 @@ def _result(
     batched: bool,
     error: str | None = None,
 ) -> OptimizeResult:
-    """The result of the loop; ``error`` is the message of rows that ended in an error."""
+    """The result of the loop; ``error`` is the message of rows that ended in an error.
+
+    Each row's point is the better of its best state and the best point the objective
+    returned ``(f, g)`` for (a trial point of a projection, SAM's perturbed point, a step
+    cut short by ``maxfev``), so that no evaluated point better than the result is lost.
+    """
     xp = rows.xp
     codes = [Status(int(c)) for c in backend.to_host(xp.reshape(rows.status, (-1,))).tolist()]
     messages = [error if c == Status.ERROR and error else c.message for c in codes]
@@ -236,43 +251,56 @@ def _result(
             f"{m} ({d})" if c == Status.NONFINITE and d else m
             for m, c, d in zip(messages, codes, details, strict=True)
         ]
+    x, f, g, best_nit = _best(rows, objective, xp)
     res = OptimizeResult(
-        x=rows.x,
-        jac=rows.g,
+        x=x,
+        jac=g,
         nfev=objective.nfev,
         njev=objective.njev,
         x_last=state.x,
     )
     if batched:
-        best = int(xp.argmin(rows.f))
+        best = int(xp.argmin(f))
         res.update(
-            fun=rows.f,
+            fun=f,
             nit=rows.nit,
             status=rows.status,
             success=xp.asarray([c.success for c in codes], device=device_of(rows.f)),
             message=messages,
             fun_last=state.f,
-            best_nit=rows.best_nit,
+            best_nit=best_nit,
             best=best,
-            x_best=rows.x[best, ...],
-            fun_best=float(rows.f[best]),
+            x_best=x[best, ...],
+            fun_best=float(f[best]),
         )
     else:
         (code,) = codes
         res.update(
-            fun=float(rows.f),
+            fun=float(f),
             nit=int(rows.nit),
             status=int(code),
             success=code.success,
             message=messages[0],
             fun_last=float(state.f),
-            best_nit=int(rows.best_nit),
+            best_nit=int(best_nit),
         )
     if solver is not None:
         res.update(_extra(solver, state, batched=batched, intermediate=False))
     if path is not None:
         res.trajectory = _trajectory(solver, path)
     return res
+
+
+def _best(rows: Rows, objective: Objective, xp: Any) -> tuple[Array, Array, Array, Array]:
+    """Per row ``(x, f, g, best_nit)``: Rows' best, or the objective's where it is lower
+    (its ``best_nit`` then the step during which that point was evaluated)."""
+    bf = objective.best_f
+    if bf is None:
+        return rows.x, rows.f, rows.g, rows.best_nit
+    better = bf < rows.f
+    x = select(better, objective.best_x, rows.x, xp=xp, host=rows.host)
+    g = select(better, objective.best_g, rows.g, xp=xp, host=rows.host)
+    return x, xp.where(better, bf, rows.f), g, xp.where(better, objective.best_tag, rows.best_nit)
 
 
 def _trajectory(solver: Solver[Any] | None, path: list[Any]) -> OptimizeResult:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import difflib
+import inspect
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -11,6 +13,7 @@ from array_api_compat import device as device_of
 from scipy.optimize import OptimizeResult
 
 from . import backends
+from ._bounds import into_box, parse_bounds, with_bounds
 from ._entropy_sgd import EntropySGD
 from ._loop import run
 from ._objective import Objective
@@ -31,8 +34,22 @@ METHODS["entropy-sgd"] = EntropySGD
 
 
 def make_solver(method: str | Solver[Any], options: dict[str, Any]) -> Solver[Any]:
-    """The solver for ``method`` configured by ``options``; unknown options are an error."""
+    """The solver for ``method`` configured by ``options``; unknown options are an error.
+
+    ``method`` is a name in :data:`METHODS` or a configured solver: an object with
+    callable ``init``, ``step`` and ``terminate``.
+    """
     if not isinstance(method, str):
+        if isinstance(method, type):
+            raise TypeError(
+                f"method must be a name or a configured solver; got the class "
+                f"{method.__name__} itself: pass an instance, {method.__name__}(...)"
+            )
+        if not all(callable(getattr(method, m, None)) for m in ("init", "step", "terminate")):
+            raise TypeError(
+                f"method must be one of {sorted(METHODS)} or a solver with init, step and "
+                f"terminate methods (such as rbo.RBO(radius=0.5)); got {_describe(method)}"
+            )
         if options:
             raise TypeError(
                 f"options {sorted(options)} were given with a solver instance; "
@@ -42,15 +59,37 @@ def make_solver(method: str | Solver[Any], options: dict[str, Any]) -> Solver[An
     try:
         factory = METHODS[method.lower()]
     except KeyError:
-        raise ValueError(f"unknown method {method!r}; known: {sorted(METHODS)}") from None
+        hint = did_you_mean([method.lower()], METHODS)
+        raise ValueError(f"unknown method {method!r}{hint}; known: {sorted(METHODS)}") from None
     if dataclasses.is_dataclass(factory):
         known = {f.name for f in dataclasses.fields(factory)}
         unknown = sorted(set(options) - known)
         if unknown:
+            hint = did_you_mean(unknown, known | _KEYWORDS)
             raise TypeError(
-                f"unknown option(s) {unknown} for method {method!r}; known: {sorted(known)}"
+                f"unknown option(s) {unknown} for method {method!r}{hint}; known: {sorted(known)}"
             )
     return factory(**options)
+
+
+def did_you_mean(unknown: Collection[str], known: Collection[str]) -> str:
+    """`` (did you mean 'radius'?)`` for the known names closest to the unknown ones, or
+    an empty string when none is close."""
+    pairs = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        if close:
+            pairs.append((name, close[0]))
+    if not pairs:
+        return ""
+    if len(unknown) == 1:
+        return f" (did you mean {pairs[0][1]!r}?)"
+    return " (did you mean " + ", ".join(f"{c!r} for {u!r}" for u, c in pairs) + "?)"
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else type(value).__name__
 
 
 def minimize(
@@ -60,6 +99,7 @@ def minimize(
     jac: Callable[..., Any] | str | bool | None = None,
     *,
     method: str | Solver[Any] = "rbo",
+    bounds: Any = None,
     maxiter: int = 1000,
     maxfev: int | None = None,
     tol: float | None = None,
@@ -71,7 +111,9 @@ def minimize(
     return_trajectory: bool = False,
     vectorized: bool = False,
     backend: str | backends.Backend | None = None,
-    **options: Any,
+    disp: bool = False,
+    options: Mapping[str, Any] | None = None,
+    **method_options: Any,
 ) -> OptimizeResult:
     r"""Minimise a scalar function with the Rolling Ball Optimizer.
 
@@ -98,11 +140,19 @@ def minimize(
     method : str or solver
         ``"rbo"`` (default) or another name in :data:`rbo.METHODS`, or a configured
         solver instance.
+    bounds : sequence of (low, high) pairs, or scipy.optimize.Bounds, optional
+        Box bounds, one pair per coordinate (``None`` or ``inf`` for a free side); the
+        same box holds for every row of a batch. The baselines (``"sgd"``, ``"sam"``,
+        ``"entropy-sgd"``) clip every point they evaluate into the box; an ``x0``
+        outside is clipped with a ``UserWarning``. Not yet supported by ``"rbo"``
+        (NotImplementedError).
     maxiter : int
         Maximum number of steps.
     maxfev : int, optional
-        Maximum number of calls of ``fun``, checked between steps (a step may use
-        several).
+        Maximum number of calls of ``fun``, never exceeded: an evaluation that would
+        exceed it (a finite-difference gradient needs ``n + 1`` or ``2n + 1`` calls) is
+        not made, and the run ends there with status 2 and the best point so far. A
+        budget that does not cover the first evaluation is a ValueError.
     tol : float, optional
         Sets ``gtol`` and ``xtol`` where they are not given.
     gtol : float
@@ -131,7 +181,13 @@ def minimize(
     backend : str or rbo.backends.Backend, optional
         Where to run: by default the backend of ``x0``; a name (``"numpy"``, ``"cupy"``,
         ``"torch"``, ... see :func:`rbo.backends.available`) moves ``x0`` there first.
-    **options
+    disp : bool
+        Print the outcome when the run ends (the message, the best value, the counts).
+    options : dict, optional
+        Keyword arguments as a dict, as ``scipy.optimize.minimize`` takes them:
+        ``options={"maxiter": 500, "radius": 0.5}`` is ``maxiter=500, radius=0.5``. A
+        key may not also be given as a keyword (one away from its default).
+    **method_options
         Options of the method. For ``"rbo"`` (see :class:`rbo.RBO`): ``radius``
         (default 1.0), ``lr`` (default 0.1), either a number or a schedule ``k ->
         value``; ``fscale`` (vertical unit, default 1.0); ``projection``
@@ -142,7 +198,9 @@ def minimize(
     -------
     res : scipy.optimize.OptimizeResult
         ``x`` and ``fun`` are the best point found and its value (never worse than any
-        contact point visited), ``jac`` the gradient there; ``nit``, ``nfev``,
+        point where ``fun`` and its gradient were evaluated: contact points, trial
+        points of the projection, SAM's perturbed points; points evaluated by finite
+        differences alone do not count), ``jac`` the gradient there; ``nit``, ``nfev``,
         ``njev``, ``status`` (see :class:`rbo.Status`), ``success``, ``message``;
         ``x_last`` and ``fun_last`` the final iterate; for RBO ``proj_residual``, the
         last projection's :math:`\|\nabla D\|`; ``trajectory`` if asked for;
@@ -154,6 +212,8 @@ def minimize(
 
     Raises
     ------
+    ModuleNotFoundError
+        For a ``backend`` whose package is not installed, saying how to install it.
     TypeError, ValueError
         For bad input, naming it. An exception raised by ``fun`` or ``callback`` during
         the run propagates with the best result so far attached as its ``rbo_result``
@@ -171,6 +231,11 @@ def minimize(
     >>> res.x.dtype
     dtype('float64')
     """
+    if options is not None:
+        given = locals()
+        keywords = {name: given[name] for name in _KEYWORDS}
+        merged = _merge_options(options, keywords, method_options)
+        return minimize(fun, x0, args, jac, **merged)
     where, x0 = backends.resolve(backend, as_start(x0, batched=vectorized))
     array_namespace(x0)
     if not isinstance(args, tuple):
@@ -189,8 +254,12 @@ def minimize(
         ftol=_tolerance("ftol", ftol, None, defaults.ftol),
         patience=patience,
     )
-    solver = make_solver(method, options)
+    solver = make_solver(method, method_options)
     x0, narrow = widened(x0)
+    if bounds is not None:
+        lower, upper = parse_bounds(bounds, x0)
+        solver = with_bounds(solver, lower, upper)
+        x0 = into_box(x0, lower, upper)
     objective = Objective(fun, jac, args, x0, call_dtype=narrow)
     try:
         res = run(
@@ -213,7 +282,74 @@ def minimize(
         res = cast_floats(res, x0.dtype, narrow)
     res.backend = where.name
     res.device = str(device_of(res.x))
+    if disp:
+        _report(res, batched=vectorized)
     return res
+
+
+# minimize's keyword-only parameters but ``options``: the names an ``options`` dict may
+# set besides the method's own.
+_KEYWORDS = frozenset(
+    name
+    for name, p in inspect.signature(minimize).parameters.items()
+    if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "options"
+)
+_DEFAULTS = {
+    name: p.default
+    for name, p in inspect.signature(minimize).parameters.items()
+    if name in _KEYWORDS
+}
+
+
+def _merge_options(
+    options: Any, keywords: dict[str, Any], method_options: dict[str, Any]
+) -> dict[str, Any]:
+    """``keywords`` and ``method_options`` with ``options`` merged in, for the call that
+    runs without ``options``."""
+    if not isinstance(options, Mapping):
+        raise TypeError(
+            f"options must be a dict of option names to values; got {type(options).__name__}"
+        )
+    names = list(options)
+    odd = [k for k in names if not isinstance(k, str)]
+    if odd:
+        raise TypeError(f"options must have str keys; got {odd!r}")
+    positional = sorted({"fun", "x0", "args", "jac", "options"} & set(names))
+    if positional:
+        raise TypeError(f"options may not hold {positional}; pass them as arguments")
+    both = sorted(
+        k
+        for k in names
+        if k in method_options or (k in keywords and not _is_default(k, keywords[k]))
+    )
+    if both:
+        raise TypeError(f"option(s) {both} given both as keywords and in options; give each once")
+    merged = {**keywords, **method_options}
+    merged.update(options)
+    return merged
+
+
+def _is_default(name: str, value: Any) -> bool:
+    default = _DEFAULTS[name]
+    return value is default or (type(value) is type(default) and value == default)
+
+
+def _report(res: OptimizeResult, *, batched: bool) -> None:
+    """Print the outcome of a run, as scipy's ``disp=True`` does."""
+    pad = " " * 9
+    if batched:
+        lines = [
+            f"Best row {res.best} of {len(res.message)}: {res.message[res.best]}",
+            f"{pad}Best function value: {res.fun_best:.6g}",
+        ]
+    else:
+        lines = [
+            res.message,
+            f"{pad}Current function value: {float(res.fun):.6g}",
+            f"{pad}Iterations: {res.nit}",
+        ]
+    lines += [f"{pad}Function evaluations: {res.nfev}", f"{pad}Gradient evaluations: {res.njev}"]
+    print("\n".join(lines))
 
 
 def _tolerance(name: str, value: float | None, tol: float | None, default: float) -> float:

@@ -11,6 +11,7 @@ from scipy.optimize import Bounds, OptimizeResult
 
 from . import backends
 from ._arrays import default_float
+from ._bounds import supports_bounds
 from ._minimize import minimize
 from ._validation import check_count
 
@@ -42,8 +43,8 @@ def multistart(
     fun, args, jac
         As for :func:`rbo.minimize`.
     bounds : sequence of (low, high) pairs, or scipy.optimize.Bounds
-        The box the starts are drawn from, one pair per coordinate (the run itself is
-        unconstrained).
+        The box the starts are drawn from, one pair per coordinate; the runs of a method
+        that takes bounds (see :func:`rbo.minimize`) stay in it, RBO's are unconstrained.
     n_starts : int
         Number of starts, ``m``.
     seed : int, optional
@@ -83,6 +84,8 @@ def multistart(
     xp = where.namespace()
     dtype = _dtype(xp, dtype)
     starts = where.uniform(where.rng(seed), low, high, (n_starts, len(low)), dtype=dtype)
+    if supports_bounds(kwargs.get("method", "rbo")):
+        kwargs.setdefault("bounds", bounds)  # the runs stay in the box too
     if vectorized:
         runs = minimize(fun, starts, args, jac, vectorized=True, backend=where, **kwargs)
     else:

@@ -9,11 +9,16 @@ import array_api_compat
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
+from . import backends
 from ._arrays import Array, eps
 
-__all__ = ["FD_METHODS", "Objective"]
+__all__ = ["FD_METHODS", "BudgetExhausted", "Objective"]
 
 FD_METHODS = ("2-point", "3-point")
+
+
+class BudgetExhausted(Exception):
+    """An evaluation would take ``nfev`` past ``maxfev``; raised before ``fun`` is called."""
 
 
 class Objective:
@@ -24,7 +29,16 @@ class Objective:
     namespace and shape and brought to ``x``'s dtype, so a wrong return value fails at
     once with a message that names it. With ``call_dtype``, ``fun`` and ``jac`` are called
     on points cast to it (a narrow dtype the solver works above, see
-    :func:`~rbo._validation.widened`), and finite differences step in it.
+    :func:`~rbo._validation.widened`), and finite differences step in it. ``name`` is
+    what the messages call ``fun``: the name the user knows it by.
+
+    :meth:`start` sets a budget ``maxfev`` and has the objective keep its best point: an
+    evaluation that would need more calls of ``fun`` than remain (a finite-difference
+    gradient needs ``n + 1`` or ``2n + 1``) raises :class:`BudgetExhausted` before calling
+    ``fun``, and every call ``(f, g) = objective(x)`` is compared with the best so far, per
+    row: ``best_x``, ``best_f``, ``best_g`` hold the lowest finite value returned with its
+    gradient (value-only calls, those of finite differences, do not count: no gradient is
+    known there). ``best_tag`` is the ``tag`` the caller had set when it was evaluated.
     """
 
     def __init__(
@@ -34,6 +48,8 @@ class Objective:
         args: tuple[Any, ...],
         like: Array,
         call_dtype: Any = None,
+        *,
+        name: str = "fun",
     ) -> None:
         if not callable(fun):
             raise TypeError(f"fun must be callable; got {type(fun).__name__}")
@@ -44,21 +60,93 @@ class Objective:
                 f"jac must be a callable, True, None, '2-point' or '3-point'; got {jac!r}"
             )
         self.fun, self.jac, self.args = fun, jac, args
+        self.name = name
         self.xp = array_namespace(like)
         self.dtype, self.device = like.dtype, device_of(like)
         self.call_dtype = None if call_dtype == like.dtype else call_dtype
         self.value_shape = tuple(like.shape[:-1])
         self.nfev = 0
         self.njev = 0
+        self.maxfev: int | None = None
+        self.keeping = False
+        self.best_x: Array | None = None
+        self.best_f: Array | None = None
+        self.best_g: Array | None = None
+        self.best_tag: Array | None = None
+        self.active: Array | None = None  # rows whose points may become best (None: all)
+        self.tag: Array | None = None  # what best_tag records (the loop: the step number)
+        self._host: bool | None = None  # whether reading a flag back is free; found once
+
+    def start(self, maxfev: int | None) -> None:
+        """Enforce the budget ``maxfev`` (None: none) and keep the best point from now on."""
+        self.maxfev = maxfev
+        self.keeping = True
+
+    def cost(self, x: Array) -> int:
+        """Calls of ``fun`` one evaluation of ``(f, g)`` at ``x`` makes."""
+        if self.jac == "2-point":
+            return 1 + x.shape[-1]
+        if self.jac == "3-point":
+            return 1 + 2 * x.shape[-1]
+        return 1
 
     def __call__(self, x: Array) -> tuple[Array, Array]:
+        self._reserve(self.cost(x))
+        f, g = self._evaluate(x)
+        if self.keeping:
+            self._keep(x, f, g)
+        return f, g
+
+    def _reserve(self, calls: int) -> None:
+        if self.maxfev is not None and self.nfev + calls > self.maxfev:
+            raise BudgetExhausted(
+                f"the next evaluation needs {calls} call(s) of fun and "
+                f"{self.maxfev - self.nfev} of maxfev={self.maxfev} remain"
+            )
+
+    def _keep(self, x: Array, f: Array, g: Array) -> None:
+        """Make ``(x, f, g)`` the best of each row where ``f`` is finite and lower.
+
+        On the host a single row costs one comparison, a batch a ``where`` only when some
+        row improved; elsewhere ``where`` runs every time, so that nothing is read back.
+        """
+        xp = self.xp
+        better = xp.isfinite(f)
+        if self.best_f is not None:
+            better = better & (f < self.best_f)
+        if self.active is not None:
+            better = better & self.active
+        tag = self.tag
+        if tag is None:
+            tag = xp.zeros(f.shape, dtype=xp.int32, device=self.device)
+        if self.best_f is None:
+            inf = xp.full(f.shape, float("inf"), dtype=f.dtype, device=self.device)
+            self.best_x, self.best_g = x, g
+            self.best_f, self.best_tag = xp.where(better, f, inf), tag
+            return
+        if self._host is None:
+            self._host = backends.of(f).eager(f)
+        if self._host:
+            if not bool(xp.any(better)):
+                return
+            if bool(xp.all(better)):
+                self.best_x, self.best_f, self.best_g, self.best_tag = x, f, g, tag
+                return
+        assert self.best_x is not None and self.best_g is not None and self.best_tag is not None
+        rows = better if f.ndim == 0 else xp.expand_dims(better, axis=-1)
+        self.best_x = xp.where(rows, x, self.best_x)
+        self.best_g = xp.where(rows, g, self.best_g)
+        self.best_f = xp.where(better, f, self.best_f)
+        self.best_tag = xp.where(better, tag, self.best_tag)
+
+    def _evaluate(self, x: Array) -> tuple[Array, Array]:
         jac = self.jac
         if jac is True:
             out = self._call_fun(x)
             if not (isinstance(out, tuple | list) and len(out) == 2):
+                what = "with jac=True, fun" if self.name == "fun" else self.name
                 raise TypeError(
-                    "with jac=True, fun must return a pair (value, gradient); "
-                    f"got {type(out).__name__}"
+                    f"{what} must return a pair (value, gradient); got {type(out).__name__}"
                 )
             self.njev += 1
             return self._value(out[0]), self._grad(out[1], x)
@@ -74,6 +162,7 @@ class Objective:
         return self._value(out[0] if self.jac is True else out)
 
     def _call_fun(self, x: Array) -> Any:
+        self._reserve(1)
         self.nfev += 1
         return self.fun(self._cast(x), *self.args)
 
@@ -81,23 +170,36 @@ class Objective:
         return x if self.call_dtype is None else self.xp.astype(x, self.call_dtype)
 
     def _value(self, f: Any) -> Array:
-        xp = self.xp
+        xp, name, shape = self.xp, self.name, self.value_shape
         if isinstance(f, bool) or not (
             isinstance(f, int | float) or array_api_compat.is_array_api_obj(f)
         ):
-            raise TypeError(f"fun must return a real scalar; got {type(f).__name__}")
-        if array_api_compat.is_array_api_obj(f):
-            self._check_namespace(f, "fun")
-            if tuple(f.shape) not in (self.value_shape, (*self.value_shape, 1)):
+            raise TypeError(f"{name} must return a real scalar; got {type(f).__name__}")
+        if array_api_compat.is_array_api_obj(f) and not isinstance(f, int | float):
+            fxp = array_namespace(f)
+            if not fxp.isdtype(f.dtype, ("real floating", "integral")):
+                raise TypeError(f"{name} must return a real value; got dtype {f.dtype}")
+            if fxp is not xp and f.ndim == 0:
+                # A NumPy scalar (np.sum on a host copy, say) or another 0-d array is one
+                # number, unambiguous whatever its namespace.
+                f = float(f)
+        if isinstance(f, int | float) or f.ndim == 0:
+            if shape:
+                rows = shape[0]
                 raise ValueError(
-                    f"fun must return shape {self.value_shape} (a scalar per point); "
-                    f"got shape {tuple(f.shape)}"
+                    f"{name} returned one value for {rows} row{'s' if rows != 1 else ''}: "
+                    f"with vectorized=True it must return shape {shape}, a value per row "
+                    "(reduce over the last axis only, e.g. xp.sum(x**2, axis=-1))"
                 )
-            if not xp.isdtype(f.dtype, ("real floating", "integral")):
-                raise TypeError(f"fun must return a real value; got dtype {f.dtype}")
-            f = xp.reshape(f, self.value_shape)
-            return f if f.dtype == self.dtype else xp.astype(f, self.dtype)
-        return xp.asarray(f, dtype=self.dtype, device=self.device)
+            if isinstance(f, int | float):
+                return xp.asarray(f, dtype=self.dtype, device=self.device)
+        self._check_namespace(f, name)
+        if tuple(f.shape) not in (shape, (*shape, 1)):
+            raise ValueError(
+                f"{name} must return shape {shape} (a scalar per point); got shape {tuple(f.shape)}"
+            )
+        f = xp.reshape(f, shape)
+        return f if f.dtype == self.dtype else xp.astype(f, self.dtype)
 
     def _grad(self, g: Any, x: Array) -> Array:
         xp = self.xp
@@ -117,9 +219,11 @@ class Objective:
 
     def _check_namespace(self, a: Array, what: str) -> None:
         if array_namespace(a) is not self.xp:
+            verb = "is" if what == "the gradient" else "returned"
             raise TypeError(
-                f"{what} returned a {type(a).__module__}.{type(a).__name__} for x in "
-                f"{self.xp.__name__}; return arrays of x's own namespace"
+                f"{what} {verb} a {type(a).__module__}.{type(a).__name__} for x in "
+                f"{self.xp.__name__}; return arrays of x's own namespace (a Python float or "
+                "0-d array is accepted for the value)"
             )
 
     def _finite_difference(self, x: Array, f0: Array) -> Array:

@@ -83,7 +83,7 @@ class SAM(Descent):
             e_unit = g / col(xp.sqrt(dot(g, g, xp=xp)) + _TINY, xp=xp)
 
         def attempt(r: Array) -> tuple[tuple[Array], Array]:
-            f, gs = fun(x + col(r, xp=xp) * e_unit)
+            f, gs = fun(self._clip(x + col(r, xp=xp) * e_unit))
             return (gs,), finite_rows(as_value(f, state.f), gs, xp=xp)
 
         pending = xp.all(xp.isfinite(g), axis=-1)

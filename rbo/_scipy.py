@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
 
+import scipy
 from scipy.optimize import OptimizeResult, OptimizeWarning
 
 from . import backends
-from ._minimize import METHODS, minimize
+from ._minimize import METHODS, did_you_mean, minimize
 from ._solver import option_names
 
 __all__ = ["scipy_method"]
@@ -28,7 +31,12 @@ _MINIMIZE_KEYWORDS = frozenset(
         "patience",
         "return_trajectory",
         "backend",
+        "disp",
     }
+)
+# Frames of these packages are skipped so that a warning points at the user's call.
+_INTERNAL = tuple(
+    os.path.dirname(os.path.abspath(path)) + os.sep for path in (scipy.__file__, __file__)
 )
 
 
@@ -43,9 +51,11 @@ def scipy_method(
     """Run :func:`rbo.minimize` as ``scipy.optimize.minimize(..., method=rbo.scipy_method)``.
 
     ``options`` are those of :func:`rbo.minimize` and of the method (``radius``, ``lr``,
-    ...). scipy's ``hess``, ``hessp``, ``bounds`` and ``constraints`` are accepted and
-    ignored (RBO is unconstrained); other unknown keywords are ignored with an
-    ``OptimizeWarning``, as scipy does. ``jac=True`` is unwrapped from scipy's memoising
+    ...). scipy's ``bounds`` are passed on (see :func:`rbo.minimize`: the baselines
+    take them, ``"rbo"`` does not yet); ``hess``, ``hessp`` and ``constraints`` are
+    accepted and ignored (rbo is unconstrained); other unknown keywords are ignored with an
+    ``OptimizeWarning``, as scipy does, issued at the line that called scipy and naming
+    the nearest known option. ``jac=True`` is unwrapped from scipy's memoising
     wrapper, so each point costs one call. ``backend`` runs where the objective's arrays
     live (``fun`` and ``jac`` then receive that backend's arrays, say torch tensors),
     while the result comes back with ``fun`` as a Python float and every array as a
@@ -64,12 +74,15 @@ def scipy_method(
     >>> bool(res.fun < 1e-3), type(res.fun).__name__
     (True, 'float')
     """
+    bounds = None
     for name in _SCIPY_KEYWORDS & options.keys():
         value = options.pop(name)
         given = value is not None and not (isinstance(value, tuple | list) and not value)
-        if name in ("bounds", "constraints") and given:
+        if name == "bounds" and given:
+            bounds = value
+        elif name == "constraints" and given:
             warnings.warn(
-                f"rbo is unconstrained: {name} are ignored", OptimizeWarning, stacklevel=2
+                f"rbo is unconstrained: {name} are ignored", OptimizeWarning, stacklevel=_level()
             )
     # scipy wraps fun for jac=True as MemoizeJac(fun) and passes its bound `derivative`.
     owner = getattr(jac, "__self__", None)
@@ -82,14 +95,17 @@ def scipy_method(
         )
     method = options.pop("method", "rbo")
     solver_fields = _solver_option_names(method)
-    unknown = sorted(set(options) - _MINIMIZE_KEYWORDS - solver_fields)
+    known = _MINIMIZE_KEYWORDS | solver_fields
+    unknown = sorted(set(options) - known)
     if unknown:
         warnings.warn(
-            f"Unknown solver options: {', '.join(unknown)}", OptimizeWarning, stacklevel=2
+            f"Unknown solver options: {', '.join(unknown)}{did_you_mean(unknown, known)}",
+            OptimizeWarning,
+            stacklevel=_level(),
         )
         for name in unknown:
             options.pop(name)
-    res = minimize(fun, x0, args, jac, method=method, callback=callback, **options)
+    res = minimize(fun, x0, args, jac, method=method, bounds=bounds, callback=callback, **options)
     if res.backend != "numpy":
         res = backends.to_host(res)
         res.backend, res.device = "numpy", "cpu"  # where the arrays now live
@@ -100,3 +116,15 @@ def scipy_method(
 def _solver_option_names(method: Any) -> frozenset[str]:
     factory = METHODS.get(method.lower()) if isinstance(method, str) else None
     return option_names(factory) or frozenset()
+
+
+def _level() -> int:
+    """The ``stacklevel`` that makes a warning of :func:`scipy_method` point at the line
+    that called into scipy or rbo (``scipy.optimize.minimize(...)``, or a
+    ``basinhopping`` call), not inside scipy."""
+    frame = sys._getframe(1)  # scipy_method's own frame: stacklevel 1
+    level = 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_INTERNAL):
+        frame = frame.f_back
+        level += 1
+    return level

@@ -166,8 +166,8 @@ def option_names(factory: Any) -> frozenset[str] | None:
     Examples
     --------
     >>> from rbo import SGD
-    >>> sorted(option_names(SGD))
-    ['lr', 'max_halvings', 'momentum', 'nesterov']
+    >>> {"lr", "momentum", "nesterov"} <= option_names(SGD)
+    True
     """
     if not (isinstance(factory, type) and dataclasses.is_dataclass(factory)):
         return None

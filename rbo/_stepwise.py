@@ -81,12 +81,20 @@ class Stepper:
     """
 
     def __init__(self, solver: Solver[Any], x0: Any, /, *, minibatch: bool = True) -> None:
+        if isinstance(solver, type):
+            # Its methods would be called unbound, the objective taken for self.
+            raise TypeError(
+                f"solver must be a configured solver; got the class {solver.__name__} "
+                f"itself: pass an instance and the start, Stepper({solver.__name__}(...), x0)"
+            )
         if not all(callable(getattr(solver, m, None)) for m in ("init", "step", "terminate")):
             raise TypeError(
                 f"solver must have init, step and terminate methods; got {type(solver).__name__}"
             )
         if not isinstance(minibatch, bool):
             raise TypeError(f"minibatch must be a bool; got {minibatch!r}")
+        if x0 is None:
+            raise TypeError("x0 (the start) must be given: Stepper(solver, x0)")
         self.solver = solver
         self.minibatch = minibatch
         self._x0, self._narrow = widened(as_start(x0))
@@ -147,7 +155,9 @@ class Stepper:
         failure = self.status
         if failure is not None:
             raise RuntimeError(f"the stepper has stopped: {failure.message} Call reset().")
-        objective = Objective(value_and_grad, True, (), self._x0, call_dtype=self._narrow)
+        objective = Objective(
+            value_and_grad, True, (), self._x0, call_dtype=self._narrow, name="value_and_grad"
+        )
         try:
             start, redo = self._start(objective)
             if single_failure(self.solver.terminate(start)) is not None:

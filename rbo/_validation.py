@@ -12,7 +12,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from ._arrays import Array
-from .backends import host_namespace
+from .backends import DASK_REFUSED, host_namespace
 
 __all__ = ["as_start", "cast_floats", "check_count", "check_tolerance", "widened"]
 
@@ -21,8 +21,11 @@ def as_start(x0: Any, /, *, batched: bool = False) -> Array:
     """``x0`` as a real floating array of its own namespace, 1-D (2-D when batched).
 
     Integer input becomes the namespace's default floating dtype; float32 stays float32.
-    Lists, tuples and numbers become NumPy arrays.
+    Lists, tuples and numbers become NumPy arrays. Dask arrays are refused: every step
+    would build a task graph and compute it, to read a few numbers back.
     """
+    if array_api_compat.is_dask_array(x0):
+        raise TypeError(DASK_REFUSED)
     if not array_api_compat.is_array_api_obj(x0) or isinstance(x0, bool | int | float):
         try:
             x0 = host_namespace().asarray(x0)

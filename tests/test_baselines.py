@@ -1,7 +1,7 @@
 """The baselines (SGD, SAM, Entropy-SGD) against steps computed by hand on quadratics.
 
 The quadratic is f(x) = ½ Σ aᵢ xᵢ² with a = (1, 2), so ∇f(x) = (x₁, 2x₂); every expected
-point below is worked out from the update rules in ALGORITHMS.md, step by step.
+point below is worked out from the update rules in docs/algorithm.md, step by step.
 """
 
 from __future__ import annotations

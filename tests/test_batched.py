@@ -164,7 +164,7 @@ def test_budgets_stop_the_running_rows() -> None:
     assert res.nit.tolist() == [0, 5, 5, 5]
     res = rbo.minimize(rastrigin.value_and_grad, x0, vectorized=True, maxfev=30, **RUN)
     assert res.status.tolist() == [rbo.Status.GTOL] + [rbo.Status.MAXFEV] * 3
-    assert 30 <= res.nfev < 60  # calls of fun on the whole batch
+    assert res.nfev <= 30  # calls of fun on the whole batch, never beyond maxfev
 
 
 def test_callback_sees_every_row_and_can_stop_the_batch() -> None:

@@ -168,3 +168,12 @@ def test_python_dash_m_rbo_runs_the_command_line():
         cwd=ROOT,
     )
     assert done.returncode == 0 and "--budget" in done.stdout
+
+
+def test_version_prints_the_package_version_and_exits_0(capsys):
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out == f"rbo {version}\n"
+    assert importlib.import_module("rbo").__version__ == version

@@ -326,7 +326,8 @@ def test_result_is_no_worse_than_any_visited_contact_point(backend: Backend) -> 
 
 def test_bouncing_run_returns_the_earlier_better_point(backend: Backend) -> None:
     """A ball as large as the bowl with a large lr bounces from wall to wall: the last
-    iterate is worse than the first step, and the result is that first step."""
+    iterate is worse than the first step, and the result is no worse than that first step
+    (a projection's trial point evaluated on the way may be better still)."""
     fun, jac = _quadratic(backend)
     callback, seen = _recorder()
     res = rbo.minimize(
@@ -336,10 +337,10 @@ def test_bouncing_run_returns_the_earlier_better_point(backend: Backend) -> None
     assert res.fun_last > 2 * res.fun
     best = min(seen, key=lambda r: r.fun)
     assert best.nit < res.nit
-    assert res.fun == best.fun
-    assert _values(res.x) == _values(best.x)
+    assert res.fun <= best.fun
+    assert res.fun == float(fun(res.x))
     assert _values(res.x) != _values(res.x_last)
-    assert _values(res.jac) == pytest.approx(_values(jac(best.x)))
+    assert _values(res.jac) == pytest.approx(_values(jac(res.x)))
 
 
 # --------------------------------------------------------------------------------------
@@ -410,8 +411,8 @@ def test_callback_stop_iteration_ends_with_status_99_and_the_best_point(backend:
     assert res.success is False
     assert res.nit == len(seen) == 3
     best = min(seen, key=lambda r: r.fun)
-    assert res.fun == best.fun
-    assert _values(res.x) == _values(best.x)
+    assert res.fun <= best.fun  # or a better trial point evaluated on the way
+    assert res.fun == float(fun(res.x))
     assert res.fun_last == seen[-1].fun
 
 
@@ -498,7 +499,7 @@ def test_maxiter_zero_evaluates_only_the_start(backend: Backend) -> None:
     assert res.fun == 5.0
 
 
-def test_maxfev_stops_with_status_2_within_one_step(backend: Backend) -> None:
+def test_maxfev_stops_with_status_2_without_exceeding_it(backend: Backend) -> None:
     fun, jac = _quadratic(backend)
     callback, seen = _recorder()
     maxfev = 20
@@ -509,9 +510,9 @@ def test_maxfev_stops_with_status_2_within_one_step(backend: Backend) -> None:
     assert res.success is False
     counts = [1] + [r.nfev for r in seen]
     step_costs = [b - a for a, b in itertools.pairwise(counts)]
-    assert res.nfev == counts[-1]
-    assert counts[-2] < maxfev <= res.nfev
-    assert res.nfev - maxfev < max(step_costs)
+    # The step that would overrun is cut short: its calls count, none beyond maxfev.
+    assert counts[-1] <= res.nfev <= maxfev
+    assert maxfev - counts[-1] <= 2 * max(step_costs)
 
 
 def test_patience_stops_a_stalled_run_with_status_4(backend: Backend) -> None:
@@ -677,23 +678,25 @@ def test_fun_returning_a_non_real_scalar_is_rejected(value: Any, match: str) -> 
         rbo.minimize(lambda x: value, X0, jac=_jac)
 
 
-def test_fun_returning_a_torch_tensor_for_numpy_start_is_rejected() -> None:
+def test_fun_returning_a_torch_vector_for_numpy_start_is_rejected() -> None:
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match=r"fun returned a torch\.Tensor.*own namespace"):
-        rbo.minimize(lambda x: torch.sum(torch.as_tensor(x) ** 2), np.array(X0), jac=_jac)
+        rbo.minimize(
+            lambda x: torch.sum(torch.as_tensor(x) ** 2).reshape(1), np.array(X0), jac=_jac
+        )
 
 
-def test_fun_returning_numpy_for_strict_start_is_rejected() -> None:
+def test_fun_returning_a_numpy_vector_for_strict_start_is_rejected() -> None:
     strict = pytest.importorskip("array_api_strict")
     x0 = strict.asarray(X0)
     with pytest.raises(TypeError, match=r"fun returned a numpy\.ndarray.*own namespace"):
-        rbo.minimize(lambda x: np.asarray(1.0), x0, jac=lambda x: 2 * x)
+        rbo.minimize(lambda x: np.asarray([1.0]), x0, jac=lambda x: 2 * x)
 
 
 def test_jac_returning_numpy_for_strict_start_is_rejected() -> None:
     strict = pytest.importorskip("array_api_strict")
     x0 = strict.asarray(X0)
-    with pytest.raises(TypeError, match=r"gradient returned a numpy\.ndarray"):
+    with pytest.raises(TypeError, match=r"gradient is a numpy\.ndarray.*own namespace"):
         rbo.minimize(lambda x: strict.sum(x * x), x0, jac=lambda x: np.asarray([1.0, 1.0]))
 
 
@@ -791,16 +794,15 @@ def test_nan_outside_a_region_still_gives_a_finite_best_point(backend: Backend) 
 
     x0 = backend.asarray([2.9])
     res = rbo.minimize(fun, x0, jac=lambda x: 2 * x, radius=0.1, lr=10.0, maxiter=20)
-    assert nan_calls
-    assert math.isfinite(res.fun)
+    assert nan_calls  # the steps did leave the region
+    # NaN there only halves the step: the run goes on to its step budget, not status 5.
+    assert res.status == int(rbo.Status.MAXITER), res.message
+    assert res.nit == 20
     assert all(math.isfinite(v) and abs(v) < 3.0 for v in _values(res.x))
-    assert res.fun == pytest.approx(float(xp.sum(res.x * res.x)))
-    if res.status == int(rbo.Status.NONFINITE):
-        assert res.success is False
-        assert res.fun <= 2.9**2
-    else:
-        assert res.status in {0, 1, 3, 4}
-        assert res.fun < 0.1 * 2.9**2
+    assert math.isfinite(res.fun) and res.fun < 0.1 * 2.9**2
+    calls = len(nan_calls)
+    assert res.fun == float(fun(res.x))  # x evaluates to fun, exactly
+    assert len(nan_calls) == calls
 
 
 def test_nan_everywhere_but_the_start_ends_with_status_5(backend: Backend) -> None:
@@ -855,7 +857,8 @@ def test_exception_in_fun_propagates_with_the_best_result_so_far(backend: Backen
     assert res.success is False
     assert "Boom" in res.message
     assert math.isfinite(res.fun)
-    assert res.fun == min(r.fun for r in seen)
+    assert res.fun <= min(r.fun for r in seen)
+    assert res.fun == float(fun(res.x))
     assert res.fun < 5.0
     assert_array_like(res.x, backend.asarray(X0))
     assert res.nfev == 16

@@ -200,7 +200,9 @@ def test_diverging_gd_projection_is_reported() -> None:
     assert res.status == rbo.Status.PROJECTION_FAILED
     assert not res.success
     assert np.all(np.isfinite(res.x))
-    assert res.fun == pytest.approx(float(rastrigin(x0)))
+    # The start, or a better trial point the diverging projection evaluated on the way.
+    assert res.fun <= float(rastrigin(x0))
+    assert res.fun == float(rastrigin(res.x))
     cx, cy = descended_center(x0, *rastrigin.value_and_grad(x0)[:1], rastrigin.jac(x0), 1.0, 1e-3)
     p = project(
         rastrigin.value_and_grad, x0, *rastrigin.value_and_grad(x0), cx, cy, method="gd", step=1e-3

@@ -174,51 +174,41 @@ def test_scipy_unknown_option_warns_and_is_ignored() -> None:
     np.testing.assert_array_equal(res.x, direct.x)
 
 
-def test_scipy_bounds_warn_that_they_are_ignored() -> None:
-    bounds = [(0.5, 2.0), (-3.0, -1.0)]
-    with pytest.warns(OptimizeWarning, match="bounds"):
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        [(0.5, 2.0), (-3.0, -1.0)],
+        Bounds([0.5, -3.0], [2.0, -1.0]),
+        np.array([[0.5, 2.0], [-3.0, -1.0]]),
+    ],
+    ids=["pairs", "Bounds", "array"],
+)
+def test_scipy_bounds_are_passed_on(bounds: Any) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # neither "ignored" nor "outside the box"
         res = minimize(
             quadratic,
             X0,
             method=rbo.scipy_method,
             jac=quadratic_grad,
             bounds=bounds,
-            options=OPTIONS,
+            options={"method": "sgd", "lr": 0.2},
         )
     assert res.success
-    # Ignored: the unconstrained minimum lies outside the bounds.
-    np.testing.assert_allclose(res.x, 0.0, atol=1e-5)
+    # The unconstrained minimum 0 lies outside: the box's nearest corner is the answer.
+    np.testing.assert_allclose(res.x, [0.5, -1.0])
 
 
-def test_scipy_bounds_object_warns_that_it_is_ignored() -> None:
-    with pytest.warns(OptimizeWarning, match="bounds"):
-        res = minimize(
+def test_scipy_bounds_with_rbo_say_they_are_not_supported_yet() -> None:
+    with pytest.raises(NotImplementedError, match="bounds"):
+        minimize(
             quadratic,
             X0,
             method=rbo.scipy_method,
             jac=quadratic_grad,
-            bounds=Bounds([0.5, -3.0], [2.0, -1.0]),
+            bounds=[(0.5, 2.0), (-3.0, -1.0)],
             options=OPTIONS,
         )
-    assert res.success
-
-
-def test_scipy_bounds_as_an_array_warn_that_they_are_ignored() -> None:
-    bounds = np.array([[0.5, 2.0], [-3.0, -1.0]])
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = minimize(
-            quadratic,
-            X0,
-            method=rbo.scipy_method,
-            jac=quadratic_grad,
-            bounds=bounds,
-            options=OPTIONS,
-        )
-    assert [str(w.message) for w in caught if w.category is OptimizeWarning] == [
-        "rbo is unconstrained: bounds are ignored"
-    ]
-    assert res.success
 
 
 def test_scipy_constraints_warn_that_they_are_ignored() -> None:

@@ -5,7 +5,8 @@ host, synchronises with its device (for timing), draws random numbers there and 
 supply fused :class:`Kernels` for the hot updates of a step. Built in: ``"numpy"``
 (tiled, fused kernels), ``"cupy"`` (CUDA kernels), and generic backends for
 ``"torch"``, ``"jax"``, ``"dask"`` and ``"array_api_strict"``; an array of any other
-namespace array-api-compat knows gets a generic backend of its own.
+namespace array-api-compat knows gets a generic backend of its own. Dask arrays are
+recognised but refused as starts: each step would build and compute a task graph.
 
 :func:`rbo.minimize` picks the backend of ``x0`` (:func:`of`), or the one named by its
 ``backend=`` argument, moving ``x0`` there (``backend="cupy"`` puts a NumPy ``x0`` on
@@ -28,6 +29,7 @@ ValueError: unknown backend 'abacus'; registered: ['array_api_strict', 'cupy', .
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any
 
 import array_api_compat
@@ -64,6 +66,25 @@ _BUILTIN: list[Backend] = [
     GenericBackend("array_api_strict", "array_api_strict", is_strict_array),
 ]
 _REGISTRY: dict[str, Backend] = {b.name: b for b in _BUILTIN}
+
+# How to install what a built-in backend imports.
+_INSTALL = {
+    "cupy": "pip install 'rbo[cuda12]' or 'rbo[cuda13]', to match your CUDA",
+    "torch": "pip install torch",
+    "jax": "pip install jax",
+    "dask": "pip install dask",
+    "array_api_strict": "pip install array-api-strict",
+}
+
+# Dask arrays are lazy: each step would build a task graph and compute it to read a
+# few numbers back, seconds a step for a handful of variables.
+_DASK_COST = "each step would build and compute a task graph (seconds a step)"
+_DASK_SPREAD = "submit independent rbo.minimize runs to a dask client (client.map)"
+#: Why a Dask array cannot be a start, and what to do instead.
+DASK_REFUSED = (
+    f"dask arrays are not supported as x0: {_DASK_COST}; call x0.compute() first, "
+    f"or, to spread runs over a cluster, {_DASK_SPREAD}"
+)
 
 
 def host_namespace() -> Any:
@@ -104,7 +125,8 @@ def register(backend: Backend, /, *, replace: bool = False) -> Backend:
 
 def unregister(name: str, /) -> None:
     """Remove the backend ``name`` (a built-in one comes back as it was)."""
-    get(name)
+    if name not in _REGISTRY:
+        get(name)  # the error for a name that is not registered
     del _REGISTRY[name]
     for b in _BUILTIN:
         if b.name == name:
@@ -131,9 +153,23 @@ def get(name: str | Backend, /) -> Backend:
             f"backend must be a name or an rbo.backends.Backend; got {type(name).__name__}"
         )
     try:
-        return _REGISTRY[name]
+        backend = _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown backend {name!r}; registered: {available()}") from None
+    _importable(backend)
+    return backend
+
+
+def _importable(backend: Backend) -> None:
+    """Import ``backend``'s namespace, or say which package it needs and how to get it."""
+    try:
+        backend.namespace()
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").partition(".")[0] or "its package"
+        hint = _INSTALL.get(backend.name, f"pip install {missing}")
+        raise ModuleNotFoundError(
+            f"backend {backend.name!r} needs {missing} installed ({hint})", name=exc.name
+        ) from exc
 
 
 def of(x: Any, /) -> Backend:
@@ -157,6 +193,11 @@ def resolve(backend: str | Backend | None, x: Any, /) -> tuple[Backend, Any]:
     if backend is None:
         return of(x), x
     b = get(backend)
+    if b.name == "dask":
+        raise ValueError(
+            f"backend='dask' is not supported: {_DASK_COST}; run on the host (the default "
+            f"for NumPy x0), or, to spread runs over a cluster, {_DASK_SPREAD}"
+        )
     if b.owns(x):
         return b, x
     return b, b.asarray(x, dtype=_same_dtype(b, x))
@@ -187,7 +228,16 @@ def to_host(result: Any, /) -> Any:
 
 
 def _same_dtype(backend: Backend, x: Any) -> Any:
-    """``x``'s floating dtype in ``backend``'s namespace, matched by name."""
+    """``x``'s floating dtype in ``backend``'s namespace, matched by name (``float64``
+    when the name is not one the Array API knows, such as ``longdouble``)."""
     xp = backend.namespace()
-    text = str(x.dtype)
-    return getattr(xp, next((n for n in ("float16", "float32") if n in text), "float64"))
+    found = re.search(r"b?float(16|32|64)", str(x.dtype))
+    name = found.group(0) if found else "float64"
+    dtype = getattr(xp, name, None)
+    if dtype is None:
+        wider = "a dtype it has" if name == "float32" else "float32"
+        raise TypeError(
+            f"x0's dtype {name} does not exist in backend {backend.name!r} "
+            f"({getattr(xp, '__name__', xp)} has no {name}); cast x0 to {wider} first"
+        )
+    return dtype

@@ -1,0 +1,209 @@
+"""Box bounds: parsed once for every method, and never left by the baselines."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.optimize import Bounds
+
+import rbo
+from rbo._bounds import clip, parse_bounds, projected_gradient
+from tests.conftest import Backend, assert_array_like
+
+BASELINES = ["sgd", "sam", "entropy-sgd"]
+BOX = [(-1.0, 1.0), (-1.0, 1.0)]
+
+
+def _bowl(backend: Backend, calls: list[Any]) -> tuple[Any, Any]:
+    """A bowl whose minimum (3, 0.5) lies outside BOX: the box minimum is (1, 0.5)."""
+    xp = backend.xp
+    centre = backend.asarray([3.0, 0.5])
+
+    def fun(x: Any) -> Any:
+        calls.append(x)
+        return xp.sum((x - centre) ** 2, axis=-1)
+
+    def jac(x: Any) -> Any:
+        calls.append(x)
+        return 2.0 * (x - centre)
+
+    return fun, jac
+
+
+# -- parsing ------------------------------------------------------------------------------
+
+
+def test_bounds_become_arrays_of_x0s_namespace_dtype_and_device(backend: Backend) -> None:
+    x0 = backend.asarray([0.0, 0.0, 0.0], dtype=backend.xp.float32)
+    lower, upper = parse_bounds([(0, 1), (None, 2.5), (-math.inf, None)], x0)
+    assert_array_like(lower, x0)
+    assert_array_like(upper, x0)
+    assert [float(v) for v in lower] == [0.0, -math.inf, -math.inf]
+    assert [float(v) for v in upper] == [1.0, 2.5, math.inf]
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        Bounds([0.0, -1.0], [1.0, 2.0]),
+        [(0.0, 1.0), (-1.0, 2.0)],
+        ((0.0, 1.0), (-1.0, 2.0)),
+        np.array([[0.0, 1.0], [-1.0, 2.0]]),
+    ],
+    ids=["Bounds", "pairs", "tuple", "array"],
+)
+def test_every_form_of_bounds_gives_the_same_box(bounds: Any) -> None:
+    lower, upper = parse_bounds(bounds, np.zeros(2))
+    assert (lower.tolist(), upper.tolist()) == ([0.0, -1.0], [1.0, 2.0])
+
+
+def test_a_scalar_side_of_bounds_holds_for_every_coordinate() -> None:
+    lower, upper = parse_bounds(Bounds(0.0, np.inf), np.zeros(3))
+    assert (lower.tolist(), upper.tolist()) == ([0.0] * 3, [math.inf] * 3)
+
+
+@pytest.mark.parametrize(
+    ("bounds", "error", "match"),
+    [
+        ([(1.0, 0.0), (0.0, 1.0)], ValueError, r"low <= high.*coordinate 0"),
+        ([(0.0, 1.0), (math.nan, 1.0)], ValueError, r"bounds\[1\]\[0\] is NaN"),
+        (Bounds([0.0, 0.0], [1.0, math.nan]), ValueError, r"bounds.ub\[1\] is NaN"),
+        ([(0.0, 1.0)], ValueError, "one .low, high. pair per coordinate of x0: 2 pairs"),
+        (Bounds([0.0, 0.0, 0.0], 1.0), ValueError, "bounds.lb must be a scalar or"),
+        ([(0.0, 1.0), (0.0, 1.0, 2.0)], ValueError, r"bounds\[1\] must be a \(low, high\)"),
+        ([(0.0, "one"), (0.0, 1.0)], TypeError, r"bounds\[0\]\[1\] must be a real number"),
+        (5.0, TypeError, "bounds must be a sequence of .low, high. pairs"),
+        ("box", TypeError, "bounds must be a sequence"),
+        ([(math.inf, math.inf), (0.0, 1.0)], ValueError, "coordinate 0"),
+    ],
+)
+def test_bad_bounds_are_refused_naming_bounds(bounds: Any, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        parse_bounds(bounds, np.zeros(2))
+    with pytest.raises(error, match=match):
+        rbo.minimize(lambda x: float(x @ x), np.zeros(2), method="sgd", bounds=bounds)
+
+
+# -- the two array operations ---------------------------------------------------------------
+
+
+def test_clip_and_projected_gradient_on_every_backend(backend: Backend) -> None:
+    lower, upper = backend.asarray([0.0, 0.0, 0.0, 0.0]), backend.asarray([1.0] * 4)
+    x = clip(backend.asarray([-1.0, 0.0, 0.5, 2.0]), lower, upper)
+    assert_array_like(x, lower)
+    assert [float(v) for v in x] == [0.0, 0.0, 0.5, 1.0]
+    # -g points out at the lower face (g > 0) and the upper one (g < 0): those go.
+    g = projected_gradient(x, backend.asarray([1.0, -1.0, 3.0, -2.0]), lower, upper)
+    assert [float(v) for v in g] == [0.0, -1.0, 3.0, 0.0]
+    g = projected_gradient(x, backend.asarray([-1.0, 1.0, 3.0, 2.0]), lower, upper)
+    assert [float(v) for v in g] == [-1.0, 0.0, 3.0, 2.0]
+
+
+# -- runs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", BASELINES)
+def test_baselines_never_evaluate_outside_the_box(backend: Backend, method: str) -> None:
+    calls: list[Any] = []
+    fun, jac = _bowl(backend, calls)
+    options = {"rho": 0.5} if method == "sam" else {}
+    res = rbo.minimize(
+        fun,
+        backend.asarray([0.9, -0.9]),
+        jac=jac,
+        method=method,
+        bounds=BOX,
+        maxiter=60,
+        **options,
+    )
+    points = np.array([[float(v) for v in x] for x in calls])
+    assert len(points) > 60
+    assert points.min() >= -1.0 and points.max() <= 1.0
+    assert_array_like(res.x, backend.asarray([0.0]))
+
+
+@pytest.mark.parametrize("method", BASELINES)
+def test_the_box_minimum_on_a_face_is_found(method: str) -> None:
+    calls: list[Any] = []
+    fun, jac = _bowl(Backend("numpy", rbo.backends.get("numpy").namespace()), calls)
+    res = rbo.minimize(fun, np.zeros(2), jac=jac, method=method, bounds=BOX, maxiter=2000)
+    assert res.success, res.message
+    np.testing.assert_allclose(res.x, [1.0, 0.5], atol=1e-3 if method != "sgd" else 1e-8)
+    assert res.x[0] == 1.0  # on the face exactly
+    assert res.fun == float(fun(res.x))
+
+
+def test_sgd_stops_on_the_face_once_it_no_longer_moves() -> None:
+    calls: list[Any] = []
+    fun, jac = _bowl(Backend("numpy", rbo.backends.get("numpy").namespace()), calls)
+    # lr = 1/2 reaches the bowl's minimum in one step, the box's by clipping it.
+    res = rbo.minimize(fun, np.zeros(2), jac=jac, method="sgd", bounds=BOX, lr=0.5)
+    assert res.status == rbo.Status.XTOL  # the gradient never vanishes on the face
+    assert res.nit == 2
+    assert res.x.tolist() == [1.0, 0.5]
+
+
+def test_x0_outside_the_box_is_clipped_with_a_warning() -> None:
+    calls: list[Any] = []
+    fun, jac = _bowl(Backend("numpy", rbo.backends.get("numpy").namespace()), calls)
+    with pytest.warns(UserWarning, match="x0 lies outside bounds"):
+        res = rbo.minimize(fun, np.array([5.0, -3.0]), jac=jac, method="sgd", bounds=BOX, lr=0.5)
+    assert calls[0].tolist() == [1.0, -1.0]
+    assert res.x.tolist() == [1.0, 0.5]
+
+
+def test_x0_on_the_boundary_is_not_warned_about() -> None:
+    calls: list[Any] = []
+    fun, jac = _bowl(Backend("numpy", rbo.backends.get("numpy").namespace()), calls)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rbo.minimize(fun, np.array([1.0, -1.0]), jac=jac, method="sgd", bounds=BOX)
+    assert calls[0].tolist() == [1.0, -1.0]
+
+
+def test_equal_bounds_fix_a_coordinate() -> None:
+    calls: list[Any] = []
+    fun, jac = _bowl(Backend("numpy", rbo.backends.get("numpy").namespace()), calls)
+    res = rbo.minimize(fun, np.zeros(2), jac=jac, method="sgd", bounds=[(None, None), (0, 0)])
+    assert all(float(x[1]) == 0.0 for x in calls)
+    np.testing.assert_allclose(res.x, [3.0, 0.0], atol=1e-6)
+
+
+def test_one_box_bounds_every_row_of_a_batch(backend: Backend) -> None:
+    x0 = backend.asarray([[0.0, 0.0], [-0.5, 0.9], [0.9, -0.9]])
+    lower, upper = parse_bounds(BOX, x0)
+    assert tuple(lower.shape) == tuple(upper.shape) == (2,)
+    x = clip(x0 * 4.0, lower, upper)
+    assert tuple(x.shape) == (3, 2)
+    rows = [[float(x[i, j]) for j in range(2)] for i in range(3)]
+    assert rows == [[0.0, 0.0], [-1.0, 1.0], [1.0, -1.0]]
+
+
+def test_float32_runs_stay_in_a_float64_box() -> None:
+    calls: list[Any] = []
+    fun, jac = _bowl(Backend("numpy", rbo.backends.get("numpy").namespace()), calls)
+    x0 = np.zeros(2, dtype=np.float32)
+    res = rbo.minimize(fun, x0, jac=jac, method="sgd", bounds=[(-0.1, 0.1), (-0.1, 0.1)])
+    assert res.x.dtype == np.float32
+    assert all(float(abs(x).max()) <= np.float32(0.1) for x in calls)
+
+
+def test_rbo_refuses_bounds_saying_they_are_coming() -> None:
+    calls: list[Any] = []
+    fun, jac = _bowl(Backend("numpy", rbo.backends.get("numpy").namespace()), calls)
+    with pytest.raises(NotImplementedError, match=r"bounds.*RBO are coming"):
+        rbo.minimize(fun, np.zeros(2), jac=jac, bounds=BOX)
+    assert calls == []
+
+
+def test_multistart_keeps_the_runs_of_a_bounded_method_in_its_box() -> None:
+    calls: list[Any] = []
+    fun, jac = _bowl(Backend("numpy", rbo.backends.get("numpy").namespace()), calls)
+    res = rbo.multistart(fun, BOX, 4, jac=jac, method="sgd", seed=0, maxiter=200)
+    points = np.array([x.tolist() for x in calls])
+    assert points.min() >= -1.0 and points.max() <= 1.0
+    np.testing.assert_allclose(res.x, [1.0, 0.5], atol=1e-8)
