@@ -255,9 +255,10 @@ class Descent(SolverBase):
         failure = xp.where(stay, codes(Status.NONFINITE, state.f), codes(RUNNING, state.f))
         culprit = xp.where(xp.isfinite(f), codes(2, f), codes(1, f))
         nonfinite = xp.where(~ok, codes(2, f), xp.where(stay, culprit, codes(0, f)))
-        step_norm = lr * xp.sqrt(dot(update, update, xp=xp))
-        if self.lower is not None:  # a face of the box may stop the step short
-            step_norm = xp.sqrt(dot(x - state.x, x - state.x, xp=xp))
+        with backends.of(x).quiet():  # a step too long to measure is simply inf
+            step_norm = lr * xp.sqrt(dot(update, update, xp=xp))
+            if self.lower is not None:  # a face of the box may stop the step short
+                step_norm = xp.sqrt(dot(x - state.x, x - state.x, xp=xp))
         return DescentState(
             x=select(stay, state.x, x, xp=xp, host=host),
             f=xp.where(stay, state.f, f),
@@ -283,7 +284,8 @@ class Descent(SolverBase):
         update, velocity, evals, fields, ok = self._plan(fun, state)
         lr = schedule_value("lr", self.lr, state.nit) + xp.zeros_like(state.f)
         failure = xp.where(ok, codes(RUNNING, state.f), codes(Status.NONFINITE, state.f))
-        step_norm = lr * xp.sqrt(dot(update, update, xp=xp))
+        with backends.of(state.x).quiet():  # a step too long to measure is simply inf
+            step_norm = lr * xp.sqrt(dot(update, update, xp=xp))
         return state._replace(
             x=select(ok, self._clip(state.x - col(lr, xp=xp) * update), state.x, xp=xp, host=False),
             nit=state.nit + 1,

@@ -75,12 +75,14 @@ class SAM(Descent):
             rho = schedule_value("rho", self.rho, k)
         else:
             rho = float(self.rho)
-        # Norms per row: each row of a batch is perturbed as it would be alone.
-        if self.adaptive:
-            scaled = xp.abs(x) * g
-            e_unit = x * x * g / col(xp.sqrt(dot(scaled, scaled, xp=xp)) + _TINY, xp=xp)
-        else:
-            e_unit = g / col(xp.sqrt(dot(g, g, xp=xp)) + _TINY, xp=xp)
+        # Norms per row: each row of a batch is perturbed as it would be alone. A norm
+        # that overflows gives a non-finite perturbed point, which halving handles.
+        with backends.of(x).quiet():
+            if self.adaptive:
+                scaled = xp.abs(x) * g
+                e_unit = x * x * g / col(xp.sqrt(dot(scaled, scaled, xp=xp)) + _TINY, xp=xp)
+            else:
+                e_unit = g / col(xp.sqrt(dot(g, g, xp=xp)) + _TINY, xp=xp)
 
         def attempt(r: Array) -> tuple[tuple[Array], Array]:
             f, gs = fun(self._clip(x + col(r, xp=xp) * e_unit))

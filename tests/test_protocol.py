@@ -222,3 +222,16 @@ def test_overflow_inside_rbo_warns_nothing(projection: str, n: int) -> None:
         res = rbo.minimize(fg, np.ones(n), jac=True, maxiter=12, projection=projection)
     assert res.fun == pytest.approx(1e200 * (1.0 + n))
     assert "NaN or inf" in res.message or res.status in (1, 3, 4, 6)
+
+
+@pytest.mark.parametrize("method", ["sgd", "sam", "entropy-sgd"])
+def test_overflow_inside_the_baselines_warns_nothing(method: str) -> None:
+    def fg(x: Any) -> tuple[Any, Any]:
+        with np.errstate(over="ignore"):  # the objective's own overflow is its business
+            return 1e200 * (1.0 + x @ x), 2e200 * x
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = rbo.minimize(fg, np.ones(3), jac=True, maxiter=5, method=method)
+    assert res.status == rbo.Status.NONFINITE and "value" in res.message
+    assert res.fun == pytest.approx(4e200)  # the start, still the best point
