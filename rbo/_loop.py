@@ -152,7 +152,7 @@ def _start_result(
     state = SimpleNamespace(
         x=x0, f=f, g=xp.full(x0.shape, xp.nan, dtype=x0.dtype, device=device_of(x0)), nit=0
     )
-    rows = Rows(state, Tolerances(), host=backend.eager(x0))  # type: ignore[arg-type]
+    rows = Rows(state, Tolerances(), host=backend.eager(x0))
     rows.stop(Status.ERROR)
     error = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
     return _result(None, rows, state, objective, None, backend, batched=batched, error=error)
