@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat
 from array_api_compat import array_namespace
+from array_api_compat import device as device_of
 
-__all__ = ["Array", "col", "dot", "eager", "eps", "select"]
+__all__ = [
+    "Array",
+    "as_value",
+    "codes",
+    "col",
+    "default_float",
+    "dot",
+    "eps",
+    "finite_rows",
+    "select",
+]
 
 Array = Any  # any array of a namespace array-api-compat knows
 
@@ -30,19 +42,6 @@ def col(s: Array, /, *, xp: Any = None) -> Array:
     return xp.expand_dims(s, axis=-1)
 
 
-def eager(x: Array, /) -> bool:
-    """Whether reading a scalar of ``x`` on the host is free (no device synchronisation).
-
-    Branching in Python is then cheaper than ``where`` over whole arrays. The backend of
-    ``x`` decides (:meth:`rbo.backends.Backend.eager`): NumPy and CPU arrays are eager;
-    CuPy, JAX, torch on an accelerator and array-api-strict's non-CPU devices are not,
-    and their loops branch with ``where`` and read flags back only every few iterations.
-    """
-    from .backends import of  # the registry imports this module
-
-    return of(x).eager(x)
-
-
 def select(cond: Array, a: Array, b: Array, /, *, xp: Any, host: bool) -> Array:
     """``a`` where ``cond`` holds, else ``b``; rows of ``(..., n)`` follow ``cond (...)``.
 
@@ -60,3 +59,43 @@ def eps(x: Array, /, *, xp: Any = None) -> float:
     if xp is None:
         xp = array_namespace(x)
     return float(xp.finfo(x.dtype).eps)
+
+
+def codes(value: int, like: Array, /) -> Array:
+    """Per-row int32 codes (statuses), all ``value``, shaped like ``like`` and on its device.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> codes(-1, np.zeros(2)).tolist()
+    [-1, -1]
+    """
+    xp = array_namespace(like)
+    return xp.full(like.shape, int(value), dtype=xp.int32, device=device_of(like))
+
+
+def finite_rows(f: Array, g: Array, /, *, xp: Any = None) -> Array:
+    """Per row: ``f`` and every entry of ``g``'s row are finite."""
+    if xp is None:
+        xp = array_namespace(f, g)
+    return xp.isfinite(f) & xp.all(xp.isfinite(g), axis=-1)
+
+
+def default_float(xp: Any, like: Array | None = None, /) -> Any:
+    """The namespace's default real floating dtype (on ``like``'s device); float64 for a
+    namespace that does not say."""
+    try:
+        info = xp.__array_namespace_info__()
+    except AttributeError:
+        return xp.float64
+    device = None if like is None else device_of(like)
+    return info.default_dtypes(device=device)["real floating"]
+
+
+def as_value(f: Any, like: Array, /) -> Array:
+    """A value ``fun`` returned (a Python number when a solver is driven by hand) as an
+    array of ``like``'s namespace, dtype and device; arrays are kept as they are."""
+    if array_api_compat.is_array_api_obj(f) and not isinstance(f, bool | int | float):
+        return f
+    xp = array_namespace(like)
+    return xp.asarray(f, dtype=like.dtype, device=device_of(like))

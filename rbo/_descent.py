@@ -20,13 +20,14 @@ from typing import Any, NamedTuple, TypeVar
 
 from array_api_compat import array_namespace
 
-from ._arrays import Array, dot
+from . import backends
+from ._arrays import Array, as_value, codes, col, dot, finite_rows, select
 from ._bounds import clip
-from ._solver import Objective, Schedule, check_positive, schedule_value
+from ._solver import RUNNING, Schedule, SolverBase, ValueAndGrad, check_positive, schedule_value
 from ._status import Status
 from ._validation import check_count
 
-__all__ = ["Descent", "DescentState", "halving", "momentum_update"]
+__all__ = ["Descent", "DescentState", "halving", "halving_rows", "momentum_update"]
 
 T = TypeVar("T")
 
@@ -44,16 +45,20 @@ class DescentState(NamedTuple):
         Steps made.
     step_norm : array
         Distance moved in the last step.
-    failure : Status or None
-        Set when a step could not be made.
-    lr : float
-        Learning rate the last step used (after any halving).
+    failure : array
+        Per row, the :class:`~rbo.Status` code of a failure of the last step, or -1.
+    lr : array
+        Per row, the learning rate the last step used (after any halving).
     velocity : array or None
         Momentum buffer; None without momentum.
     evals : int
         Evaluations of the objective the last step made.
-    rho : float
-        SAM's perturbation radius in the last step (after any halving); 0 otherwise.
+    nonfinite : array
+        Per row, what was first found NaN or inf: 0 nothing, 1 the value, 2 the
+        gradient.
+    rho : float or array
+        SAM's perturbation radius in the last step, per row (after any halving); 0
+        otherwise.
     gamma : float
         Entropy-SGD's coupling :math:`\\gamma` in the last step; 0 otherwise.
     """
@@ -63,11 +68,12 @@ class DescentState(NamedTuple):
     g: Array
     nit: int
     step_norm: Array
-    failure: Status | None
-    lr: float
+    failure: Array
+    lr: Array
     velocity: Array | None
     evals: int
-    rho: float = 0.0
+    nonfinite: Array
+    rho: Any = 0.0
     gamma: float = 0.0
 
 
@@ -96,6 +102,55 @@ def halving(
     return None, value, max_halvings + 1
 
 
+def halving_rows(
+    attempt: Callable[[Array], tuple[T, Array]],
+    value: Array,
+    max_halvings: int,
+    *,
+    pending: Array,
+    host: bool,
+) -> tuple[T, Array, Array, int]:
+    """:func:`halving` per row: ``attempt(values)`` returns ``(result, ok)`` with ``ok``
+    per row; rows that are not ok retry with half their value, the others keep theirs.
+
+    ``result`` is a tuple of per-row arrays (``(..., n)`` or ``(...)``), each row taken
+    from its first successful try (the last try for rows that never succeeded).
+    ``pending`` marks the rows to try at all. Whether any row still retries is read back
+    once per try. Returns ``(result, values, ok, tries)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out, v, ok, tries = halving_rows(
+    ...     lambda v: ((v,), v < 0.3), np.array([1.0, 0.2]), 8,
+    ...     pending=np.array([True, True]), host=True)
+    >>> v.tolist(), ok.tolist(), tries
+    ([0.25, 0.2], [True, True], 3)
+    """
+    xp = array_namespace(value)
+    done = ~pending
+    landed = xp.zeros_like(pending)
+    kept: Any = None
+    tries = 0
+    for tries in range(1, max_halvings + 2):
+        result, ok = attempt(value)
+        take = ok & ~done
+        if kept is None:
+            kept = result
+        else:
+            kept = tuple(
+                select(take, new, old, xp=xp, host=False)
+                for new, old in zip(result, kept, strict=True)  # type: ignore[call-overload]
+            )
+        landed = landed | take
+        done = done | ok
+        if bool(xp.all(done)):
+            break
+        if tries <= max_halvings:
+            value = xp.where(done, value, 0.5 * value)
+    return kept, value, landed, tries
+
+
 def momentum_update(
     d: Array, velocity: Array | None, momentum: float, nesterov: bool
 ) -> tuple[Array, Array | None]:
@@ -117,18 +172,15 @@ def momentum_update(
     return (d + momentum * v if nesterov else v), v
 
 
-def _finite(f: Array, g: Array, xp: Any) -> Array:
-    return xp.isfinite(f) & xp.all(xp.isfinite(g))
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class Descent:
+class Descent(SolverBase):
     """Base of the first-order baselines: momentum, landing and learning-rate halving.
 
-    Subclasses implement ``_direction(fun, state, k) -> (d, evals, fields)``: the
-    descent direction at ``state.x`` for step ``k``, the evaluations it used, and
-    extra :class:`DescentState` fields (``rho``, ``gamma``); ``d`` is None when it
-    could not be made finite.
+    Subclasses implement ``_direction(fun, state, k) -> (d, evals, fields, ok)``: the
+    descent direction at ``state.x`` for step ``k``, the evaluations it used, extra
+    :class:`DescentState` fields (``rho``, ``gamma``) and, per row, whether ``d`` could be
+    made finite. Everything is per row: a batch of rows makes the steps each row would
+    make alone (per-row norms, halvings and failures).
     """
 
     lr: Schedule = 0.1
@@ -152,68 +204,76 @@ class Descent:
             raise ValueError("nesterov=True needs momentum > 0")
         check_count("max_halvings", self.max_halvings)
 
-    def init(self, fun: Objective, x0: Array, /) -> DescentState:
+    def init(self, fun: ValueAndGrad, x0: Array, /) -> DescentState:
         f, g = fun(x0)
+        f = as_value(f, x0)
+        xp = array_namespace(x0)
         return DescentState(
             x=x0,
             f=f,
             g=g,
             nit=0,
-            step_norm=array_namespace(x0).zeros_like(f),
-            failure=None,
-            lr=schedule_value("lr", self.lr, 0),
+            step_norm=xp.zeros_like(f),
+            failure=codes(RUNNING, f),
+            lr=schedule_value("lr", self.lr, 0) + xp.zeros_like(f),
             velocity=None,
             evals=1,
+            nonfinite=codes(0, f),
         )
 
     def _direction(
-        self, fun: Objective, state: DescentState, k: int, /
-    ) -> tuple[Array | None, int, dict[str, float]]:
+        self, fun: ValueAndGrad, state: DescentState, k: int, /
+    ) -> tuple[Array, int, dict[str, Any], Array]:
         raise NotImplementedError
 
     def _plan(
-        self, fun: Objective, state: DescentState
-    ) -> tuple[Array | None, Array | None, int, dict[str, float]]:
-        d, evals, fields = self._direction(fun, state, state.nit)
-        if d is None:
-            return None, None, evals, fields
+        self, fun: ValueAndGrad, state: DescentState
+    ) -> tuple[Array, Array | None, int, dict[str, Any], Array]:
+        d, evals, fields, ok = self._direction(fun, state, state.nit)
         update, velocity = momentum_update(d, state.velocity, self.momentum, self.nesterov)
-        return update, velocity, evals, fields
+        return update, velocity, evals, fields, ok
 
-    def step(self, fun: Objective, state: DescentState, /) -> DescentState:
+    def step(self, fun: ValueAndGrad, state: DescentState, /) -> DescentState:
         xp = array_namespace(state.x)
+        host = backends.of(state.x).eager(state.x)
         k = state.nit
-        update, velocity, evals, fields = self._plan(fun, state)
-        if update is None:
-            return state._replace(failure=Status.NONFINITE, evals=evals, **fields)
+        update, velocity, evals, fields, ok = self._plan(fun, state)
+        update = select(ok, update, xp.zeros_like(update), xp=xp, host=host)
+        lr = schedule_value("lr", self.lr, k) + xp.zeros_like(state.f)
 
-        def attempt(lr: float) -> tuple[tuple[Array, Array, Array], Array]:
-            x = self._clip(state.x - lr * update)
+        def attempt(lr: Array) -> tuple[tuple[Array, Array, Array], Array]:
+            x = self._clip(state.x - col(lr, xp=xp) * update)
             f, g = fun(x)
-            return (x, f, g), _finite(f, g, xp)
+            f = as_value(f, x)
+            return (x, f, g), finite_rows(f, g, xp=xp)
 
-        landed, lr, tries = halving(attempt, schedule_value("lr", self.lr, k), self.max_halvings)
+        (x, f, g), lr, landed, tries = halving_rows(
+            attempt, lr, self.max_halvings, pending=ok, host=host
+        )
         evals += tries
-        if landed is None:
-            return state._replace(failure=Status.NONFINITE, evals=evals, **fields)
-        x, f, g = landed
-        step_norm = lr * xp.sqrt(dot(update, update, xp=xp))
-        if self.lower is not None:  # a face of the box may stop the step short
-            step_norm = xp.sqrt(dot(x - state.x, x - state.x, xp=xp))
+        stay = ~landed
+        failure = xp.where(stay, codes(Status.NONFINITE, state.f), codes(RUNNING, state.f))
+        culprit = xp.where(xp.isfinite(f), codes(2, f), codes(1, f))
+        nonfinite = xp.where(~ok, codes(2, f), xp.where(stay, culprit, codes(0, f)))
+        with backends.of(x).quiet():  # a step too long to measure is simply inf
+            step_norm = lr * xp.sqrt(dot(update, update, xp=xp))
+            if self.lower is not None:  # a face of the box may stop the step short
+                step_norm = xp.sqrt(dot(x - state.x, x - state.x, xp=xp))
         return DescentState(
-            x=x,
-            f=f,
-            g=g,
+            x=select(stay, state.x, x, xp=xp, host=host),
+            f=xp.where(stay, state.f, f),
+            g=select(stay, state.g, g, xp=xp, host=host),
             nit=k + 1,
-            step_norm=step_norm,
-            failure=None,
+            step_norm=xp.where(stay, xp.zeros_like(step_norm), step_norm),
+            failure=failure,
             lr=lr,
             velocity=velocity,
             evals=evals,
+            nonfinite=xp.where(state.nonfinite == 0, nonfinite, state.nonfinite),
             **fields,
         )
 
-    def advance(self, fun: Objective, state: DescentState, /) -> DescentState:
+    def advance(self, fun: ValueAndGrad, state: DescentState, /) -> DescentState:
         """One step that does not evaluate ``fun`` at the new point.
 
         For minibatch training, where the next batch evaluates it: ``f`` and ``g`` of
@@ -221,22 +281,21 @@ class Descent:
         failure; a non-finite landing shows at the next evaluation.
         """
         xp = array_namespace(state.x)
-        update, velocity, evals, fields = self._plan(fun, state)
-        if update is None:
-            return state._replace(failure=Status.NONFINITE, evals=evals, **fields)
-        lr = schedule_value("lr", self.lr, state.nit)
+        update, velocity, evals, fields, ok = self._plan(fun, state)
+        lr = schedule_value("lr", self.lr, state.nit) + xp.zeros_like(state.f)
+        failure = xp.where(ok, codes(RUNNING, state.f), codes(Status.NONFINITE, state.f))
+        with backends.of(state.x).quiet():  # a step too long to measure is simply inf
+            step_norm = lr * xp.sqrt(dot(update, update, xp=xp))
         return state._replace(
-            x=self._clip(state.x - lr * update),
+            x=select(ok, self._clip(state.x - col(lr, xp=xp) * update), state.x, xp=xp, host=False),
             nit=state.nit + 1,
-            step_norm=lr * xp.sqrt(dot(update, update, xp=xp)),
+            step_norm=xp.where(ok, step_norm, xp.zeros_like(step_norm)),
+            failure=failure,
             lr=lr,
             velocity=velocity,
             evals=evals,
             **fields,
         )
-
-    def terminate(self, state: DescentState, /) -> Status | None:
-        return state.failure
 
     def _clip(self, x: Array) -> Array:
         """``x`` projected onto the box, if there is one."""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 from array_api_compat import array_namespace
 
-from ._arrays import Array, eager, select
+from . import backends
+from ._arrays import Array, select
 from ._descent import Descent, DescentState
 from ._random import Gaussian, mix_key, standard_normal
-from ._solver import Objective, Schedule, check_positive
+from ._solver import Schedule, ValueAndGrad, check_positive
 from ._validation import check_count
 
 __all__ = ["EntropySGD"]
@@ -106,23 +108,23 @@ class EntropySGD(Descent):
         return self.gamma0 * (1.0 + self.gamma1) ** k
 
     def _direction(
-        self, fun: Objective, state: DescentState, k: int, /
-    ) -> tuple[Array | None, int, dict[str, float]]:
+        self, fun: ValueAndGrad, state: DescentState, k: int, /
+    ) -> tuple[Array, int, dict[str, Any], Array]:
         xp = array_namespace(state.x)
-        host = eager(state.x)
+        host = backends.of(state.x).eager(state.x)
         gamma = self.gamma(k)
         sigma = self.noise / math.sqrt(0.5 * self.inner_lr)
         draw = self.gaussian or standard_normal
         x = state.x
         chain, mean = x, x
-        ok = xp.all(xp.isfinite(state.g))
+        ok = xp.all(xp.isfinite(state.g), axis=-1)  # per row: the chain is still finite
         g = state.g
         evals = 0
         for i in range(self.inner_steps):
             if i > 0:
                 g = fun(chain)[1]
                 evals += 1
-                ok = ok & xp.all(xp.isfinite(g))
+                ok = ok & xp.all(xp.isfinite(g), axis=-1)
             d = g - gamma * (x - chain)
             if sigma > 0.0:
                 d = d + sigma * draw(mix_key(self.seed, k, i), x)
@@ -132,4 +134,4 @@ class EntropySGD(Descent):
             mean = select(
                 ok, (1.0 - _MEAN_WEIGHT) * mean + _MEAN_WEIGHT * nxt, mean, xp=xp, host=host
             )
-        return x - mean, evals, {"gamma": gamma}
+        return x - mean, evals, {"gamma": gamma}, xp.all(xp.isfinite(state.g), axis=-1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from array_api_compat import array_namespace
@@ -22,9 +23,9 @@ from scipy.optimize import OptimizeResult
 
 from ._arrays import Array, select
 from ._objective import BudgetExhausted, Objective
-from ._solver import Solver
+from ._solver import Solver, failure_codes
 from ._status import Status
-from ._termination import RUNNING, Rows, Tolerances
+from ._termination import Rows, Tolerances
 from .backends import Backend
 
 __all__ = ["attach", "run"]
@@ -46,23 +47,39 @@ def run(
     """Run ``solver`` from ``x0`` (each row of ``x0`` when ``batched``) until it stops."""
     xp = array_namespace(x0)
     host = backend.eager(x0)
-    notify = _wrap_callback(callback, batched=batched)
+    notify = _wrap_callback(solver, callback, batched=batched)
     # A callback reads the state every step anyway; then the loop reads its flags too, so
     # that no step is made (and reported) after the last row has stopped.
     every = 1 if host or notify is not None else int(getattr(solver, "check_every", 4))
+    masks = bool(getattr(solver, "masks_rows", False))
+    norms = getattr(solver, "norms", None)
+    retrying = getattr(solver, "retrying", None)
+
+    def check(state: Any) -> None:
+        with backend.quiet():  # |g|^2 may overflow: the test then holds for no row
+            rows.check(
+                state,
+                None if norms is None else norms(state),
+                None if retrying is None else retrying(state),
+            )
+
     objective.start(maxfev)
     try:
         state = solver.init(objective, x0)
     except BudgetExhausted as exc:
         raise ValueError(f"maxfev does not cover the first evaluation at x0: {exc}") from None
+    except (Exception, KeyboardInterrupt) as exc:
+        # fun raised while the start was evaluated (its finite differences, say): the
+        # start is the best point there is, if its value is finite.
+        attach(exc, _start_result(objective, x0, backend, batched=batched, exc=exc))
+        raise
     _check_start(state.f, xp, batched=batched)
     rows = Rows(state, tolerances, host=host)
-    rows.check(state)
+    check(state)
     path = [state] if return_trajectory else None
-    skips = "active" in getattr(state, "_fields", ())  # the method leaves stopped rows be
-    # Otherwise stopped rows are put back after each step; a single run on the host never
-    # steps once stopped, so it needs no such pass over x and g.
-    freeze = not skips and (batched or not host)
+    # Stopped rows are put back after each step unless the method leaves them be; a
+    # single run on the host never steps once stopped, so it needs no such pass.
+    freeze = not masks and (batched or not host)
     ended: Status | None = None
     steps = 0
     while steps % every != 0 or rows.running():
@@ -74,18 +91,18 @@ def run(
             break
         active = rows.active
         # A stopped row's later points (a batch steps on as a whole) do not count as best.
-        objective.active = active if freeze or skips else None
+        objective.active = active if freeze or masks else None
         objective.tag = rows.nit + 1
         try:
-            if skips:
-                new = solver.step(objective, state._replace(active=active))
+            if masks:
+                new = solver.step(objective, state, active=active)  # type: ignore[call-arg]
             elif freeze:
                 new = _frozen(state, solver.step(objective, state), active, xp)
             else:
                 new = solver.step(objective, state)
             state = new
             steps += 1
-            rows.update(state, _failures(solver, state, xp))
+            rows.update(state, failure_codes(solver.terminate(state), state.f))
             if path is not None:
                 path.append(state)
             # A step that ended the last running row in a failure is not reported.
@@ -103,19 +120,42 @@ def run(
             rows.stop(Status.ERROR)
             error = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
             attach(
-                exc, _result(rows, state, objective, path, backend, batched=batched, error=error)
+                exc,
+                _result(
+                    solver, rows, state, objective, path, backend, batched=batched, error=error
+                ),
             )
             raise
-        rows.check(state)
+        check(state)
     if ended is not None:
         rows.stop(ended)
-    return _result(rows, state, objective, path, backend, batched=batched)
+    return _result(solver, rows, state, objective, path, backend, batched=batched)
 
 
 def attach(exc: BaseException, result: Any) -> None:
     """Hand the best point(s) found so far to whoever catches ``exc`` (status 7)."""
     exc.rbo_result = result  # type: ignore[attr-defined]
     exc.add_note("rbo: the best point found so far is in this exception's .rbo_result")
+
+
+def _start_result(
+    objective: Objective, x0: Array, backend: Backend, *, batched: bool, exc: BaseException
+) -> OptimizeResult:
+    """The result of a run whose ``init`` raised: ``x0`` (status 7), with ``f(x0)`` if it
+    can be evaluated (NaN otherwise: the start has no value to be best by)."""
+    xp = array_namespace(x0)
+    shape = x0.shape[:-1]
+    try:
+        f = xp.reshape(xp.asarray(objective.value(x0), dtype=x0.dtype), shape)
+    except Exception:
+        f = xp.full(shape, xp.nan, dtype=x0.dtype, device=device_of(x0))
+    state = SimpleNamespace(
+        x=x0, f=f, g=xp.full(x0.shape, xp.nan, dtype=x0.dtype, device=device_of(x0)), nit=0
+    )
+    rows = Rows(state, Tolerances(), host=backend.eager(x0))
+    rows.stop(Status.ERROR)
+    error = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
+    return _result(None, rows, state, objective, None, backend, batched=batched, error=error)
 
 
 def _check_start(f: Array, xp: Any, *, batched: bool) -> None:
@@ -126,18 +166,6 @@ def _check_start(f: Array, xp: Any, *, batched: bool) -> None:
         raise ValueError(f"fun(x0) must be finite; got {float(f)}")
     bad = int(xp.argmax(xp.astype(~finite, xp.int32)))
     raise ValueError(f"fun(x0) must be finite in every row; row {bad} gives {float(f[bad])}")
-
-
-def _failures(solver: Solver[Any], state: Any, xp: Any) -> Array:
-    """Per-row Status codes of the method's failures in the last step (RUNNING: none):
-    ``terminate``'s verdict for all rows, else the state's per-row ``row_failure``."""
-    failure = solver.terminate(state)
-    if failure is not None:
-        return xp.full(state.f.shape, int(failure), dtype=xp.int32, device=device_of(state.f))
-    codes = getattr(state, "row_failure", None)
-    if codes is not None:
-        return codes
-    return xp.full(state.f.shape, RUNNING, dtype=xp.int32, device=device_of(state.f))
 
 
 def _frozen(old: Any, new: Any, active: Array, xp: Any) -> Any:
@@ -155,7 +183,7 @@ def _frozen(old: Any, new: Any, active: Array, xp: Any) -> Any:
 
 
 def _wrap_callback(
-    callback: Callable[..., Any] | None, *, batched: bool
+    solver: Solver[Any], callback: Callable[..., Any] | None, *, batched: bool
 ) -> Callable[[Any, Objective], None] | None:
     """``callback`` as ``notify(state, objective)``: given an ``intermediate_result`` when
     that is its only parameter (scipy's convention), else the point ``xk``."""
@@ -165,33 +193,39 @@ def _wrap_callback(
         params = list(inspect.signature(callback).parameters)
     except (TypeError, ValueError):
         params = []
-    make = _row_intermediate if batched else _intermediate
     if params == ["intermediate_result"]:
-        return lambda state, objective: callback(intermediate_result=make(state, objective))
+        return lambda state, objective: callback(
+            intermediate_result=_intermediate(solver, state, objective, batched=batched)
+        )
     return lambda state, objective: callback(state.x)
 
 
-def _intermediate(state: Any, objective: Objective) -> OptimizeResult:
-    """What a callback of a single run sees; ``fun`` and ``proj_residual`` as floats."""
-    res = _row_intermediate(state, objective)
-    res.fun = float(state.f)
-    if "proj_residual" in res:
-        res.proj_residual = float(state.residual)
-    return res
+def _extra(solver: Solver[Any] | None, state: Any, *, batched: bool, intermediate: bool) -> dict:
+    """The solver's extra result fields; for a single run its 0-d arrays as floats."""
+    post = getattr(solver, "postprocess", None)
+    fields = {} if post is None else dict(post(state, intermediate=intermediate))
+    if not batched:
+        for key, value in fields.items():
+            if getattr(value, "ndim", None) == 0:
+                fields[key] = float(value)
+    return fields
 
 
-def _row_intermediate(state: Any, objective: Objective) -> OptimizeResult:
-    """What a callback of a batched run sees: the rows' arrays, left on the device
-    (nothing is read back unless the callback reads it)."""
+def _intermediate(
+    solver: Solver[Any], state: Any, objective: Objective, *, batched: bool
+) -> OptimizeResult:
+    """What a callback sees: for a batched run the rows' arrays, left on the device
+    (nothing is read back unless the callback reads it); for a single run ``fun`` and
+    the solver's 0-d fields as floats."""
     res = OptimizeResult(x=state.x, fun=state.f, jac=state.g, nit=state.nit, nfev=objective.nfev)
-    if hasattr(state, "residual"):
-        res.update(
-            center=state.center, radius=state.radius, lr=state.lr, proj_residual=state.residual
-        )
+    if not batched:
+        res.fun = float(state.f)
+    res.update(_extra(solver, state, batched=batched, intermediate=True))
     return res
 
 
 def _result(
+    solver: Solver[Any] | None,
     rows: Rows,
     state: Any,
     objective: Objective,
@@ -210,6 +244,13 @@ def _result(
     xp = rows.xp
     codes = [Status(int(c)) for c in backend.to_host(xp.reshape(rows.status, (-1,))).tolist()]
     messages = [error if c == Status.ERROR and error else c.message for c in codes]
+    explain = getattr(solver, "explain", None)
+    if explain is not None and Status.NONFINITE in codes:
+        details = explain(state)
+        messages = [
+            f"{m} ({d})" if c == Status.NONFINITE and d else m
+            for m, c, d in zip(messages, codes, details, strict=True)
+        ]
     x, f, g, best_nit = _best(rows, objective, xp)
     res = OptimizeResult(
         x=x,
@@ -232,8 +273,6 @@ def _result(
             x_best=x[best, ...],
             fun_best=float(f[best]),
         )
-        if hasattr(state, "residual"):
-            res.proj_residual = state.residual
     else:
         (code,) = codes
         res.update(
@@ -245,10 +284,10 @@ def _result(
             fun_last=float(state.f),
             best_nit=int(best_nit),
         )
-        if hasattr(state, "residual"):
-            res.proj_residual = float(state.residual)
+    if solver is not None:
+        res.update(_extra(solver, state, batched=batched, intermediate=False))
     if path is not None:
-        res.trajectory = _trajectory(path)
+        res.trajectory = _trajectory(solver, path)
     return res
 
 
@@ -264,15 +303,17 @@ def _best(rows: Rows, objective: Objective, xp: Any) -> tuple[Array, Array, Arra
     return x, xp.where(better, bf, rows.f), g, xp.where(better, objective.best_tag, rows.best_nit)
 
 
-def _trajectory(path: list[Any]) -> OptimizeResult:
-    """Every state's point and value (and, for RBO, centre), stacked along a first axis."""
+def _trajectory(solver: Solver[Any] | None, path: list[Any]) -> OptimizeResult:
+    """Every state's point and value, and the solver's ``trace`` fields (RBO's centre),
+    stacked along a first axis."""
     xp = array_namespace(path[0].x)
     out = OptimizeResult(
         x=xp.stack([s.x for s in path]),
         fun=xp.stack([s.f for s in path]),
     )
-    if hasattr(path[0], "center"):
-        centers = [s.center for s in path]
-        out.center_x = xp.stack([c[0] for c in centers])
-        out.center_y = xp.stack([c[1] for c in centers])
+    trace = getattr(solver, "trace", None)
+    if trace is not None:
+        traces = [trace(s) for s in path]
+        for key in traces[0]:
+            out[key] = xp.stack([t[key] for t in traces])
     return out

@@ -10,6 +10,7 @@ from array_api_compat import device as device_of
 from scipy.optimize import Bounds, OptimizeResult
 
 from . import backends
+from ._arrays import default_float
 from ._bounds import supports_bounds
 from ._minimize import minimize
 from ._validation import check_count
@@ -183,10 +184,7 @@ def _floats(values: Any, name: str) -> list[float]:
 
 def _dtype(xp: Any, dtype: Any) -> Any:
     if dtype is None:
-        try:
-            return xp.__array_namespace_info__().default_dtypes()["real floating"]
-        except AttributeError:
-            return xp.float64
+        return default_float(xp)
     if isinstance(dtype, str):
         if dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")

@@ -9,7 +9,8 @@ import array_api_compat
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ._arrays import Array, eager, eps
+from . import backends
+from ._arrays import Array, eps
 
 __all__ = ["FD_METHODS", "BudgetExhausted", "Objective"]
 
@@ -124,7 +125,7 @@ class Objective:
             self.best_f, self.best_tag = xp.where(better, f, inf), tag
             return
         if self._host is None:
-            self._host = eager(f)
+            self._host = backends.of(f).eager(f)
         if self._host:
             if not bool(xp.any(better)):
                 return

@@ -4,7 +4,9 @@ The new contact point is :math:`\arg\min_z D(z)`, :math:`D(z) = \tfrac12\|z - \t
 + \tfrac12(f(z) - \tilde c_y)^2`, warm-started at the previous contact point, whose value
 and gradient are already known: the first iteration costs no evaluation.
 
-Two solvers share one loop, one evaluation of ``fun`` per iteration:
+Two step rules share one loop, one evaluation of ``fun`` per iteration (``_GaussNewton``
+and ``_FixedStep``: each says where its trial point goes, when it is taken and when a
+row stops):
 
 ``"gauss-newton"`` (default)
     :math:`D` is a least-squares problem with Jacobian :math:`[I; \nabla f^\top]`, so the
@@ -28,14 +30,13 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from array_api_compat import array_namespace
-from array_api_compat import device as device_of
 
 from . import backends
-from ._arrays import Array, eps, select
-from .backends import Backend, Centre, Previous
+from ._arrays import Array, codes, eps, select
+from .backends import Backend, Centre, Dots, Previous
 
 __all__ = ["PROJECTIONS", "ProjStatus", "Projection", "project"]
 
@@ -68,6 +69,7 @@ class Projection(NamedTuple):
     status: Array  # ProjStatus codes, shape (...)
     alpha: Array  # Gauss-Newton step fraction reached, a warm start for the next projection
     gg: Array | None = None  # |g|^2, shape (...): the next step's normal needs it
+    nonfinite: Array | None = None  # per row: 1 f, 2 the gradient was met NaN or inf; 0
 
 
 def project(
@@ -144,38 +146,35 @@ def project(
         backend = backends.of(x)
     k = backend.kernels
     host = backend.eager(x)
-    dev = device_of(x)
-    gauss_newton = method == "gauss-newton"
+    quiet = backend.quiet  # overflow here is detected and handled: no warnings
+    tiny = eps(x, xp=xp)
     if rtol is None:
-        rtol = math.sqrt(eps(x, xp=xp))
+        rtol = math.sqrt(tiny)
 
-    z = x
-    e = f - cy
-    d = k.residual(x, g, e, cx)
-    D = 0.5 * (d.dd + e * e)
-    gg, gv, vv = d.gg, d.gv, d.vv
-    r = r0 = xp.sqrt(vv)
-    if xx is None:
-        xx = k.dot(x, x)
-    # Round-off floor: |grad D| cannot be resolved below a few ulps of z.
-    tol = rtol * r0 + 8.0 * eps(x, xp=xp) * (xp.sqrt(xx) + 1.0)
-
-    def code(c: int) -> Array:
-        return xp.full(r.shape, int(c), dtype=xp.int32, device=dev)
-
-    # A residual that overflows at the start (|f - c_y| |grad f| beyond the dtype's range)
-    # leaves nothing to measure progress by: the caller retries with a smaller step.
-    overflow = ~(xp.isfinite(r0) & xp.isfinite(D))
+    with quiet():
+        z = x
+        e = f - cy
+        d = k.residual(x, g, e, cx)
+        D = 0.5 * (d.dd + e * e)
+        gg, gv, vv = d.gg, d.gv, d.vv
+        r = r0 = xp.sqrt(vv)
+        if xx is None:
+            xx = k.dot(x, x)
+        # Round-off floor: |grad D| cannot be resolved below a few ulps of z.
+        tol = rtol * r0 + 8.0 * tiny * (xp.sqrt(xx) + 1.0)
+        # A residual that overflows at the start (|f - c_y| |grad f| beyond the dtype's
+        # range) leaves nothing to measure progress by: the caller retries with a
+        # smaller step.
+        overflow = ~(xp.isfinite(r0) & xp.isfinite(D))
     if active is not None:
         overflow = overflow & active
     done = (r <= tol) | overflow
     if active is not None:
         done = done | ~active
-    status = xp.where(done, code(ProjStatus.CONVERGED), code(ProjStatus.MAXITER))
-    status = xp.where(overflow, code(ProjStatus.NONFINITE), status)
-    alpha = xp.ones_like(r) * alpha
-    zero = xp.zeros_like(r)
-    shift = xp.ones_like(r)
+    status = xp.where(done, codes(ProjStatus.CONVERGED, r), codes(ProjStatus.MAXITER, r))
+    status = xp.where(overflow, codes(ProjStatus.NONFINITE, r), status)
+    which = xp.where(overflow, _culprit(f, xp), codes(0, r))
+    rule: _Rule = _GaussNewton(alpha, r, tiny) if method == "gauss-newton" else _FixedStep(step)
     moved = xp.zeros_like(done)
     nonfinite = xp.zeros_like(done)
     iters = 0
@@ -184,76 +183,192 @@ def project(
             break
         # The trial point z + a g - b (z - c_x) (see rbo.backends.Kernels.trial); finished
         # rows take a zero step, so they are evaluated where they already are.
-        if gauss_newton:
-            b = xp.where(done, zero, alpha / shift)
-            a = b * (gv / (shift + gg) - e)
-        else:
-            b = xp.where(done, zero, step + zero)
-            a = -b * e
-        zt = k.trial(z, g, cx, a, b)
+        with quiet():
+            a, b = rule.coefficients(e, gg, gv, done, xp)
+            zt = k.trial(z, g, cx, a, b)
         ft, gt = fun(zt)
         iters += 1
-        et = ft - cy
-        dt = k.residual(zt, gt, et, cx, prev=Previous(z, g) if gauss_newton else None)
-        Dt = 0.5 * (dt.dd + et * et)
-        vvt = dt.vv
-        finite = xp.isfinite(Dt) & xp.isfinite(vvt)
-        if gauss_newton:
-            slope = (gv * gv / (shift + gg) - vv) / shift  # v . delta, negative
-            # Armijo on D; near the solution D's change drowns in round-off, so a step
-            # that keeps D within round-off and shrinks |grad D| is taken too.
-            ok = (Dt <= D + _ARMIJO * alpha * slope) | (
-                (Dt <= D * (1.0 + 4.0 * eps(x, xp=xp))) & (vvt < vv)
-            )
-            ok = ok & finite
-        else:
-            ok = finite
-        ok = ok & ~done
-        nonfinite = nonfinite | (~finite & ~done)
-        moved = moved | ok
-
-        if gauss_newton:
-            # s . (v_t - v) from the pass's products: s . s + e_t g_t . s - e g . s
-            sy = dt.ss + et * dt.gs - e * dt.gps
-            shift = xp.where(ok, _secant_shift(dt.ss, dt.gs, sy, xp), shift)
-        z = select(ok, zt, z, xp=xp, host=host)
-        f = select(ok, ft, f, xp=xp, host=host)
-        g = select(ok, gt, g, xp=xp, host=host)
-        del zt, gt  # a rejected trial's arrays go now, not when the next one is made
-        e = xp.where(ok, et, e)
-        D = xp.where(ok, Dt, D)
-        vv = xp.where(ok, vvt, vv)
-        gg = xp.where(ok, dt.gg, gg)
-        gv = xp.where(ok, dt.gv, gv)
-        r = xp.sqrt(vv)
-
-        if gauss_newton:
-            alpha = xp.where(
-                ok,
-                xp.minimum(2.0 * alpha, 1.0),
-                xp.where(done, alpha, _shrink(alpha, slope, D, Dt, xp)),
-            )
-            stalled = (alpha < _MIN_ALPHA) & ~done
-            status = xp.where(stalled, code(ProjStatus.STALLED), status)
-            done = done | stalled
-        else:
-            blew_up = (~finite | (vvt > 1e12 * r0 * r0)) & ~done
-            status = xp.where(blew_up, code(ProjStatus.DIVERGED), status)
-            done = done | blew_up
+        with quiet():
+            et = ft - cy
+            dt = k.residual(zt, gt, et, cx, prev=Previous(z, g) if rule.secant else None)
+            Dt = 0.5 * (dt.dd + et * et)
+            vvt = dt.vv
+            finite = xp.isfinite(Dt) & xp.isfinite(vvt)
+            ok = rule.accepts(D, Dt, vv, vvt, gg, gv, xp) & finite & ~done
+            bad = ~finite & ~done
+            which = xp.where(bad & (which == 0), _culprit(ft, xp), which)
+            nonfinite = nonfinite | bad
+            moved = moved | ok
+            rule.measure(ok, dt, e, et, xp)
+            z = select(ok, zt, z, xp=xp, host=host)
+            f = select(ok, ft, f, xp=xp, host=host)
+            g = select(ok, gt, g, xp=xp, host=host)
+            del zt, gt  # a rejected trial's arrays go now, not when the next one is made
+            e = xp.where(ok, et, e)
+            D = xp.where(ok, Dt, D)
+            vv = xp.where(ok, vvt, vv)
+            gg = xp.where(ok, dt.gg, gg)
+            gv = xp.where(ok, dt.gv, gv)
+            r = xp.sqrt(vv)
+            stopped, why = rule.stops(ok, done, finite, D, Dt, vvt, r0, xp)
+        status = xp.where(stopped, codes(why, r), status)
+        done = done | stopped
         converged = (r <= tol) & ~done
-        status = xp.where(converged, code(ProjStatus.CONVERGED), status)
+        status = xp.where(converged, codes(ProjStatus.CONVERGED, r), status)
         done = done | converged
 
     unfinished = status != int(ProjStatus.CONVERGED)
-    if gauss_newton:
-        failed = nonfinite & ~moved & unfinished
-        status = xp.where(failed, code(ProjStatus.NONFINITE), status)
-    else:
+    failed, why = rule.failed(nonfinite & ~moved & unfinished, (r > r0) & unfinished)
+    status = xp.where(failed, codes(why, r), status)
+    return Projection(z, f, g, r, iters, status, rule.alpha(r, xp), gg, which)
+
+
+def _culprit(f: Array, xp: Any) -> Array:
+    """What made a point non-finite: the value (1), or else the gradient or a product of
+    it (2), as :func:`rbo._status.nonfinite_details` reads the codes."""
+    return xp.where(xp.isfinite(f), codes(2, f), codes(1, f))
+
+
+class _Rule(Protocol):
+    """A step rule of :func:`project`: where the trial point goes, when it is taken,
+    and when a row stops. Rules keep their per-row state (step fractions) themselves."""
+
+    secant: bool  # whether the residual pass forms the secant's products
+
+    def coefficients(self, e: Array, gg: Array, gv: Array, done: Array, xp: Any) -> tuple:
+        """Per-row ``(a, b)`` of the trial point ``z + a g - b (z - c_x)``."""
+        ...
+
+    def accepts(
+        self, D: Array, Dt: Array, vv: Array, vvt: Array, gg: Array, gv: Array, xp: Any
+    ) -> Array:
+        """Per row: the (finite) trial is taken."""
+        ...
+
+    def measure(self, ok: Array, dt: Dots, e: Array, et: Array, xp: Any) -> None:
+        """Learn from the trial before the iterate moves (the Gauss-Newton secant)."""
+        ...
+
+    def stops(
+        self,
+        ok: Array,
+        done: Array,
+        finite: Array,
+        D: Array,
+        Dt: Array,
+        vvt: Array,
+        r0: Array,
+        xp: Any,
+    ) -> tuple[Array, int]:
+        """Rows the trial ends, and the status they end with."""
+        ...
+
+    def failed(self, met_nan: Array, grew: Array) -> tuple[Array, int]:
+        """Unconverged rows that failed in the end, and their status."""
+        ...
+
+    def alpha(self, like: Array, xp: Any) -> Array:
+        """The step fraction reached (a warm start for the next projection)."""
+        ...
+
+
+class _GaussNewton:
+    """Gauss--Newton by Sherman--Morrison with a secant shift, and a backtracking
+    Armijo line search on ``D``."""
+
+    secant = True
+
+    def __init__(self, alpha: Array | float, like: Array, tiny: float) -> None:
+        self.a = array_namespace(like).ones_like(like) * alpha
+        self.shift = array_namespace(like).ones_like(like)
+        self.tiny = tiny
+        self.slope: Array = None
+
+    def coefficients(self, e: Array, gg: Array, gv: Array, done: Array, xp: Any) -> tuple:
+        b = xp.where(done, xp.zeros_like(self.a), self.a / self.shift)
+        return b * (gv / (self.shift + gg) - e), b
+
+    def accepts(
+        self, D: Array, Dt: Array, vv: Array, vvt: Array, gg: Array, gv: Array, xp: Any
+    ) -> Array:
+        self.slope = (gv * gv / (self.shift + gg) - vv) / self.shift  # v . delta, negative
+        # Armijo on D; near the solution D's change drowns in round-off, so a step that
+        # keeps D within round-off and shrinks |grad D| is taken too.
+        return (Dt <= D + _ARMIJO * self.a * self.slope) | (
+            (Dt <= D * (1.0 + 4.0 * self.tiny)) & (vvt < vv)
+        )
+
+    def measure(self, ok: Array, dt: Dots, e: Array, et: Array, xp: Any) -> None:
+        # s . (v_t - v) from the pass's products: s . s + e_t g_t . s - e g . s
+        sy = dt.ss + et * dt.gs - e * dt.gps
+        self.shift = xp.where(ok, _secant_shift(dt.ss, dt.gs, sy, xp), self.shift)
+
+    def stops(
+        self,
+        ok: Array,
+        done: Array,
+        finite: Array,
+        D: Array,
+        Dt: Array,
+        vvt: Array,
+        r0: Array,
+        xp: Any,
+    ) -> tuple[Array, int]:
+        a = self.a
+        self.a = xp.where(
+            ok, xp.minimum(2.0 * a, 1.0), xp.where(done, a, _shrink(a, self.slope, D, Dt, xp))
+        )
+        return (self.a < _MIN_ALPHA) & ~done, int(ProjStatus.STALLED)
+
+    def failed(self, met_nan: Array, grew: Array) -> tuple[Array, int]:
+        # A projection that met NaN or inf and never moved failed; one that moved stands.
+        return met_nan, int(ProjStatus.NONFINITE)
+
+    def alpha(self, like: Array, xp: Any) -> Array:
+        return self.a
+
+
+class _FixedStep:
+    """The reference's fixed-step descent ``z <- z - h grad D(z)``."""
+
+    secant = False
+
+    def __init__(self, step: float) -> None:
+        self.h = step
+
+    def coefficients(self, e: Array, gg: Array, gv: Array, done: Array, xp: Any) -> tuple:
+        zero = xp.zeros_like(e)
+        b = xp.where(done, zero, self.h + zero)
+        return -b * e, b
+
+    def accepts(
+        self, D: Array, Dt: Array, vv: Array, vvt: Array, gg: Array, gv: Array, xp: Any
+    ) -> Array:
+        return xp.ones_like(Dt, dtype=xp.bool)
+
+    def measure(self, ok: Array, dt: Dots, e: Array, et: Array, xp: Any) -> None:
+        return None
+
+    def stops(
+        self,
+        ok: Array,
+        done: Array,
+        finite: Array,
+        D: Array,
+        Dt: Array,
+        vvt: Array,
+        r0: Array,
+        xp: Any,
+    ) -> tuple[Array, int]:
+        return (~finite | (vvt > 1e12 * r0 * r0)) & ~done, int(ProjStatus.DIVERGED)
+
+    def failed(self, met_nan: Array, grew: Array) -> tuple[Array, int]:
         # Fixed-step descent that ends with a larger residual than it started with has
         # moved away from the foot point: divergence, whatever the iteration count.
-        grew = (r > r0) & unfinished
-        status = xp.where(grew, code(ProjStatus.DIVERGED), status)
-    return Projection(z, f, g, r, iters, status, alpha, gg)
+        return grew, int(ProjStatus.DIVERGED)
+
+    def alpha(self, like: Array, xp: Any) -> Array:
+        return xp.ones_like(like)
 
 
 def _secant_shift(ss: Array, gs: Array, sy: Array, xp: Any) -> Array:

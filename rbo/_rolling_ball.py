@@ -1,18 +1,17 @@
-"""The Rolling Ball Optimizer as a solver of the ``init`` / ``step`` / ``terminate`` protocol."""
+"""The Rolling Ball Optimizer as a solver of the protocol of :mod:`rbo._solver`."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from array_api_compat import array_namespace
-from array_api_compat import device as device_of
 
 from . import backends
-from ._arrays import Array, select
+from ._arrays import Array, as_value, codes, select
 from ._geometry import center
-from ._projection import PROJECTIONS, Projection, ProjStatus, project
-from ._solver import Objective, Schedule, check_positive, schedule_value
+from ._projection import PROJECTIONS, ProjStatus, project
+from ._solver import RUNNING, Schedule, SolverBase, ValueAndGrad, check_positive, schedule_value
 from ._status import Status
 
 __all__ = ["RBO", "RBOState"]
@@ -30,10 +29,12 @@ class RBOState(NamedTuple):
         Steps made.
     step_norm : array
         Distance moved by the contact point in the last step.
-    failure : Status or None
-        Set when a step could not be made.
-    radius, lr : float
-        Radius and learning rate the last step used (after any halving of ``lr``).
+    failure : array
+        Per row, the :class:`~rbo.Status` code of a failure of the last step, or -1.
+    radius : float
+        Radius the last step used.
+    lr : array
+        Per row, the learning rate the last step used (after any halving).
     fscale : float
         The landscape's vertical unit: the ball rolls on the graph of ``f / fscale``.
     residual : array
@@ -49,14 +50,12 @@ class RBOState(NamedTuple):
         :math:`\\|g\\|^2` and :math:`\\|x\\|^2` per row, kept so that the next step and
         the stopping tests need no pass over ``g`` or ``x`` of their own.
     halvings : array
-        Per row, how often the learning rate is halved in the next step: on devices a
-        row whose projection met NaN or inf stays put and retries next step with half
-        its learning rate (on the host it retries within the step).
-    row_failure : array
-        Per row, the :class:`~rbo.Status` code of a failure, or -1 (batched and device
-        runs report failures here; ``failure`` is for single host runs).
-    active : array of bool or None
-        Rows the next step moves; the others stay as they are (None: all).
+        Per row, how often the learning rate is halved in the next step: a row whose
+        projection met NaN or inf stays put and retries next step with half its
+        learning rate.
+    nonfinite : array
+        Per row, what was first found NaN or inf (:func:`~rbo._status.nonfinite_details`
+        codes: 0 nothing, 1 the value, 2 the gradient).
     """
 
     x: Array
@@ -64,32 +63,31 @@ class RBOState(NamedTuple):
     g: Array
     nit: int
     step_norm: Array
-    failure: Status | None
+    failure: Array
     radius: float
-    lr: float
+    lr: Array
     fscale: float
     residual: Array
     proj_iters: int
     proj_status: Array
     proj_alpha: Array
-    gg: Array | None = None
-    xx: Array | None = None
-    halvings: Array | None = None
-    row_failure: Array | None = None
-    active: Array | None = None
+    gg: Array
+    xx: Array
+    halvings: Array
+    nonfinite: Array
 
     @property
     def center(self) -> tuple[Array, Array]:
-        """The ball's centre ``(cx, cy)`` in the coordinates ``(x, f / fscale)``."""
+        """The ball's center ``(cx, cy)`` in the coordinates ``(x, f / fscale)``."""
         s = 1.0 / self.fscale
         return center(self.x, self.f * s, self.g * s, self.radius)
 
 
 @dataclasses.dataclass(frozen=True)
-class RBO:
+class RBO(SolverBase):
     r"""Rolling Ball Optimizer (Belgoumri et al., ICLR 2026).
 
-    One step: the centre :math:`c = (x, f) + \rho\nu` of a ball touching the graph at
+    One step: the center :math:`c = (x, f) + \rho\nu` of a ball touching the graph at
     ``x`` descends along the lifted gradient, :math:`\tilde c = c - \eta(g, \|g\|^2)`, and
     the new contact point is the foot point of :math:`\tilde c` on the graph.
 
@@ -102,7 +100,7 @@ class RBO:
         To pin such a minimum down, shrink the radius (a schedule) once the ball has
         found its basin.
     lr : float or callable
-        Learning rate :math:`\eta > 0` of the centre's descent, or a schedule ``lr(k)``.
+        Learning rate :math:`\eta > 0` of the center's descent, or a schedule ``lr(k)``.
     fscale : float
         Vertical unit of the landscape: the ball rolls on the graph of ``f / fscale``.
         RBO is not invariant to rescaling ``f``; set ``fscale`` to the size of the
@@ -140,7 +138,9 @@ class RBO:
     proj_rtol: float | None = None
     proj_step: float = 1e-2
     max_halvings: int = 8
-    check_every: int = 4
+    check_every: int = 4  # type: ignore[misc]
+
+    masks_rows: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         check_positive("radius", self.radius)
@@ -162,190 +162,150 @@ class RBO:
         if self.check_every == 0:
             raise ValueError("check_every must be >= 1")
 
-    def init(self, fun: Objective, x0: Array, /) -> RBOState:
+    def init(self, fun: ValueAndGrad, x0: Array, /) -> RBOState:
         f, g = fun(x0)
+        f = as_value(f, x0)
         xp = array_namespace(x0)
-        k = backends.of(x0).kernels
-        ints = {"dtype": xp.int32, "device": device_of(x0)}
+        backend = backends.of(x0)
+        with backend.quiet():
+            gg, xx = backend.kernels.dot(g, g), backend.kernels.dot(x0, x0)
         return RBOState(
             x=x0,
             f=f,
             g=g,
             nit=0,
             step_norm=xp.zeros_like(f),
-            failure=None,
+            failure=codes(RUNNING, f),
             radius=schedule_value("radius", self.radius, 0),
-            lr=schedule_value("lr", self.lr, 0),
+            lr=schedule_value("lr", self.lr, 0) + xp.zeros_like(f),
             fscale=float(self.fscale),
             residual=xp.zeros_like(f),
             proj_iters=0,
-            proj_status=xp.zeros(f.shape, **ints),
+            proj_status=codes(0, f),
             proj_alpha=xp.ones_like(f),
-            gg=k.dot(g, g),
-            xx=k.dot(x0, x0),
-            halvings=xp.zeros(f.shape, **ints),
-            row_failure=xp.full(f.shape, _NO_FAILURE, **ints),
+            gg=gg,
+            xx=xx,
+            halvings=codes(0, f),
+            nonfinite=codes(0, f),
         )
 
-    def step(self, fun: Objective, state: RBOState, /) -> RBOState:
+    def step(
+        self, fun: ValueAndGrad, state: RBOState, /, *, active: Array | None = None
+    ) -> RBOState:
+        """One step of every row in ``active`` (default all); the others stay as they are.
+
+        A row whose projection meets NaN or inf stays where it is and retries at the next
+        step with half its learning rate, up to ``max_halvings`` times in a row. This is
+        the same on every backend: it reads nothing back to the host (a retry within the
+        step would need to know whether any row met NaN), so a host run and a device run
+        make the same steps.
+        """
         x = state.x
         xp = array_namespace(x)
         backend = backends.of(x)
-        k = backend.kernels
-        host = backend.eager(x)
+        k, quiet, host = backend.kernels, backend.quiet, backend.eager(x)
         nit = state.nit
         radius = schedule_value("radius", self.radius, nit)
-        lr = schedule_value("lr", self.lr, nit)
+        lr0 = schedule_value("lr", self.lr, nit)
         scale = 1.0 / self.fscale
         graph = fun if scale == 1.0 else _scaled(fun, scale)
-        fs, gs = (state.f, state.g) if scale == 1.0 else (state.f * scale, state.g * scale)
-        # |g|^2 from g itself, not from state.gg: a step-wise driver re-evaluates f and g
-        # on each minibatch, and a cached norm would belong to the previous batch's g.
-        gg = k.dot(gs, gs)
-        maxiter = self.proj_maxiter
-        if maxiter is None:
-            maxiter = 20 if self.projection == "gauss-newton" else 10
-        ints = {"dtype": xp.int32, "device": device_of(x)}
-
-        def attempt(lr: Any, active: Array | None) -> Projection:
-            # The descended centre (rbo._geometry.descended_center), through the kernels.
+        with quiet():  # overflow is handled: it makes the projection NONFINITE
+            fs, gs = (state.f, state.g) if scale == 1.0 else (state.f * scale, state.g * scale)
+            # |g|^2 from g itself, not from state.gg: a step-wise driver re-evaluates f and g
+            # on each minibatch, and a cached norm would belong to the previous batch's g.
+            gg = k.dot(gs, gs)
+            maxiter = self.proj_maxiter
+            if maxiter is None:
+                maxiter = 20 if self.projection == "gauss-newton" else 10
+            lr = lr0 * 0.5 ** xp.astype(state.halvings, fs.dtype)
+            # The descended center (rbo._geometry.descended_center), through the kernels.
             rho_s = radius / xp.sqrt(1.0 + gg)
-            cx = k.centre(x, gs, rho_s + lr)
-            return project(
-                graph,
-                x,
-                fs,
-                gs,
-                cx,
-                fs + rho_s - lr * gg,
-                method=self.projection,
-                maxiter=maxiter,
-                rtol=None if self.proj_rtol is None else float(self.proj_rtol),
-                step=float(self.proj_step),
-                check_every=self.check_every,
-                alpha=xp.minimum(2.0 * state.proj_alpha, 1.0),
-                active=active,
-                xx=state.xx,
-                backend=backend,
+            cx, cy = k.centre(x, gs, rho_s + lr), fs + rho_s - lr * gg
+        p = project(
+            graph,
+            x,
+            fs,
+            gs,
+            cx,
+            cy,
+            method=self.projection,
+            maxiter=maxiter,
+            rtol=None if self.proj_rtol is None else float(self.proj_rtol),
+            step=float(self.proj_step),
+            check_every=self.check_every,
+            alpha=xp.minimum(2.0 * state.proj_alpha, 1.0),
+            active=active,
+            xx=state.xx,
+            backend=backend,
+        )
+        with quiet():
+            met_nan = p.status == int(ProjStatus.NONFINITE)
+            halvings = xp.where(met_nan, state.halvings + 1, xp.zeros_like(state.halvings))
+            fail = codes(RUNNING, fs)
+            fail = xp.where(halvings > self.max_halvings, codes(Status.NONFINITE, fs), fail)
+            fail = xp.where(
+                p.status == int(ProjStatus.DIVERGED), codes(Status.PROJECTION_FAILED, fs), fail
             )
-
-        def code(status: int) -> Array:
-            return xp.full(fs.shape, int(status), **ints)
-
-        halvings = state.halvings
-        if halvings is None:
-            halvings = code(0)
-        fail = code(_NO_FAILURE)
-        diverged, nonfinite = int(ProjStatus.DIVERGED), int(ProjStatus.NONFINITE)
-        iters = 0
-        if host and fs.ndim == 0:
-            # One row on the host: reading its status is free, so NaN is retried at once.
-            for _ in range(self.max_halvings + 1):
-                p = attempt(lr, state.active)
-                iters += p.iters
-                if bool(p.status == diverged):
-                    return state._replace(
-                        failure=Status.PROJECTION_FAILED,
-                        residual=p.residual,
-                        proj_iters=iters,
-                        proj_status=p.status,
-                    )
-                if not bool(p.status == nonfinite):
-                    break
-                lr *= 0.5
-            else:
-                return state._replace(
-                    failure=Status.NONFINITE, proj_iters=iters, proj_status=p.status
-                )
-        elif host:
-            # Rows on the host: the rows that met NaN retry within the step, alone.
-            pending = xp.ones(fs.shape, dtype=xp.bool, device=device_of(x))
-            if state.active is not None:
-                pending = pending & state.active
-            lr = lr + xp.zeros_like(fs)
-            p = None
-            for _ in range(self.max_halvings + 1):
-                trial = attempt(lr, pending)
-                iters += trial.iters
-                p = trial if p is None else _merge(pending, trial, p, xp)
-                fail = xp.where(
-                    pending & (trial.status == diverged), code(Status.PROJECTION_FAILED), fail
-                )
-                pending = pending & (trial.status == nonfinite)
-                if not bool(xp.any(pending)):
-                    break
-                lr = xp.where(pending, 0.5 * lr, lr)
-            else:
-                fail = xp.where(pending, code(Status.NONFINITE), fail)
-        else:
-            # On a device nothing is read back: a row that met NaN stays where it is and
-            # retries next step with half its learning rate, up to max_halvings times.
-            lr = lr * 0.5 ** xp.astype(halvings, fs.dtype)
-            p = attempt(lr, state.active)
-            iters = p.iters
-            halvings = xp.where(p.status == nonfinite, halvings + 1, xp.zeros_like(halvings))
-            fail = xp.where(halvings > self.max_halvings, code(Status.NONFINITE), fail)
-            fail = xp.where(p.status == diverged, code(Status.PROJECTION_FAILED), fail)
-
-        z, f, g, gg_z = p.z, p.f, p.g, p.gg
-        if scale != 1.0:
-            f, g, gg_z = f / scale, g / scale, gg_z / (scale * scale)
-        failed = fail != _NO_FAILURE
-        if not (host and fs.ndim == 0):  # failed rows keep their point (a diverged gd moved)
-            z = select(failed, x, z, xp=xp, host=False)
-            f = xp.where(failed, state.f, f)
-            g = select(failed, state.g, g, xp=xp, host=False)
-            gg_z = xp.where(failed, gg / (scale * scale), gg_z)
-        zz, dd = k.step_norms(z, x)
+            # Rows that failed or retry keep their point (a diverged gd moved it).
+            stay = met_nan | (fail != RUNNING)
+            pf, pg, pgg = p.f, p.g, p.gg if p.gg is not None else gg
+            if scale != 1.0:
+                pf, pg, pgg = pf / scale, pg / scale, pgg / (scale * scale)
+            # (a single row on the host branches instead of copying x and g)
+            z = select(stay, x, p.z, xp=xp, host=host)
+            f = xp.where(stay, state.f, pf)
+            g = select(stay, state.g, pg, xp=xp, host=host)
+            gg_z = xp.where(stay, gg / (scale * scale), pgg)
+            zz, dd = k.step_norms(z, x)
         return RBOState(
             x=z,
             f=f,
             g=g,
             nit=nit + 1,
             step_norm=xp.sqrt(dd),
-            failure=None,
+            failure=fail,
             radius=radius,
             lr=lr,
             fscale=float(self.fscale),
             residual=p.residual,
-            proj_iters=iters,
+            proj_iters=p.iters,
             proj_status=p.status,
             proj_alpha=p.alpha,
             gg=gg_z,
             xx=zz,
             halvings=halvings,
-            row_failure=fail,
-            active=state.active,
+            nonfinite=xp.where(met_nan & (state.nonfinite == 0), p.nonfinite, state.nonfinite),
         )
 
-    def terminate(self, state: RBOState, /) -> Status | None:
-        return state.failure
+    def postprocess(self, state: RBOState, /, *, intermediate: bool = False) -> dict[str, Any]:
+        """``proj_residual``; for a callback also ``center``, ``radius`` and ``lr``."""
+        if not intermediate:
+            return {"proj_residual": state.residual}
+        return {
+            "center": state.center,
+            "radius": state.radius,
+            "lr": state.lr,
+            "proj_residual": state.residual,
+        }
+
+    def norms(self, state: RBOState, /) -> tuple[Array, Array]:
+        """The kept ``(|g|^2, |x|^2)``."""
+        return state.gg, state.xx
+
+    def retrying(self, state: RBOState, /) -> Array:
+        """Per row: staying put to retry with a smaller learning rate (not converged)."""
+        return state.halvings > 0
+
+    def trace(self, state: RBOState, /) -> dict[str, Array]:
+        """The center, ``center_x`` and ``center_y``."""
+        cx, cy = state.center
+        return {"center_x": cx, "center_y": cy}
 
 
-_NO_FAILURE = -1  # row_failure of a row that has not failed
-
-
-def _merge(rows: Array, new: Projection, old: Projection, xp: Any) -> Projection:
-    """``new`` on ``rows``, ``old`` elsewhere."""
-
-    def pick(a: Array, b: Array) -> Array:
-        return select(rows, a, b, xp=xp, host=False)
-
-    return Projection(
-        pick(new.z, old.z),
-        pick(new.f, old.f),
-        pick(new.g, old.g),
-        pick(new.residual, old.residual),
-        new.iters,
-        pick(new.status, old.status),
-        pick(new.alpha, old.alpha),
-        pick(new.gg, old.gg),
-    )
-
-
-def _scaled(fun: Objective, scale: float) -> Objective:
+def _scaled(fun: ValueAndGrad, scale: float) -> ValueAndGrad:
     def graph(x: Any) -> tuple[Any, Any]:
         f, g = fun(x)
-        return f * scale, g * scale
+        with backends.of(g).quiet():
+            return f * scale, g * scale
 
     return graph

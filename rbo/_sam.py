@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from array_api_compat import array_namespace
 
-from ._arrays import Array, dot
-from ._descent import Descent, DescentState, halving
-from ._solver import Objective, Schedule, check_positive, schedule_value
+from . import backends
+from ._arrays import Array, as_value, col, dot, finite_rows
+from ._descent import Descent, DescentState, halving_rows
+from ._solver import Schedule, ValueAndGrad, check_positive, schedule_value
 
 __all__ = ["SAM"]
 
@@ -63,8 +65,8 @@ class SAM(Descent):
             check_positive("rho", self.rho, allow_zero=True)
 
     def _direction(
-        self, fun: Objective, state: DescentState, k: int, /
-    ) -> tuple[Array | None, int, dict[str, float]]:
+        self, fun: ValueAndGrad, state: DescentState, k: int, /
+    ) -> tuple[Array, int, dict[str, Any], Array]:
         xp = array_namespace(state.x)
         x, g = state.x, state.g
         if self.rho is None:
@@ -73,15 +75,25 @@ class SAM(Descent):
             rho = schedule_value("rho", self.rho, k)
         else:
             rho = float(self.rho)
-        if self.adaptive:
-            scaled = xp.abs(x) * g
-            e_unit = x * x * g / (xp.sqrt(dot(scaled, scaled, xp=xp)) + _TINY)
-        else:
-            e_unit = g / (xp.sqrt(dot(g, g, xp=xp)) + _TINY)
+        # Norms per row: each row of a batch is perturbed as it would be alone. A norm
+        # that overflows gives a non-finite perturbed point, which halving handles.
+        with backends.of(x).quiet():
+            if self.adaptive:
+                scaled = xp.abs(x) * g
+                e_unit = x * x * g / col(xp.sqrt(dot(scaled, scaled, xp=xp)) + _TINY, xp=xp)
+            else:
+                e_unit = g / col(xp.sqrt(dot(g, g, xp=xp)) + _TINY, xp=xp)
 
-        def attempt(r: float) -> tuple[Array, Array]:
-            f, gs = fun(self._clip(x + r * e_unit))
-            return gs, xp.isfinite(f) & xp.all(xp.isfinite(gs))
+        def attempt(r: Array) -> tuple[tuple[Array], Array]:
+            f, gs = fun(self._clip(x + col(r, xp=xp) * e_unit))
+            return (gs,), finite_rows(as_value(f, state.f), gs, xp=xp)
 
-        g_sam, rho, tries = halving(attempt, rho, self.max_halvings)
-        return g_sam, tries, {"rho": rho}
+        pending = xp.all(xp.isfinite(g), axis=-1)
+        (g_sam,), rho, ok, tries = halving_rows(
+            attempt,
+            rho + xp.zeros_like(state.f),
+            self.max_halvings,
+            pending=pending,
+            host=backends.of(x).eager(x),
+        )
+        return g_sam, tries, {"rho": rho}, ok

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import warnings
@@ -14,6 +13,7 @@ from scipy.optimize import OptimizeResult, OptimizeWarning
 
 from . import backends
 from ._minimize import METHODS, did_you_mean, minimize
+from ._solver import option_names
 
 __all__ = ["scipy_method"]
 
@@ -115,9 +115,7 @@ def scipy_method(
 
 def _solver_option_names(method: Any) -> frozenset[str]:
     factory = METHODS.get(method.lower()) if isinstance(method, str) else None
-    if factory is not None and dataclasses.is_dataclass(factory):
-        return frozenset(f.name for f in dataclasses.fields(factory))
-    return frozenset()
+    return option_names(factory) or frozenset()
 
 
 def _level() -> int:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
+
+from array_api_compat import array_namespace
 
 from ._arrays import Array
 from ._descent import Descent, DescentState
-from ._solver import Objective
+from ._solver import ValueAndGrad
 
 __all__ = ["SGD"]
 
@@ -41,6 +44,7 @@ class SGD(Descent):
     """
 
     def _direction(
-        self, fun: Objective, state: DescentState, k: int, /
-    ) -> tuple[Array | None, int, dict[str, float]]:
-        return state.g, 0, {}
+        self, fun: ValueAndGrad, state: DescentState, k: int, /
+    ) -> tuple[Array, int, dict[str, Any], Array]:
+        xp = array_namespace(state.g)
+        return state.g, 0, {}, xp.all(xp.isfinite(state.g), axis=-1)

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["Status"]
+__all__ = ["Status", "nonfinite_details"]
 
 
 class Status(enum.IntEnum):
     """Why a run ended, in the spirit of scipy's integer status codes.
 
     Each member carries its message and whether the run counts as a success.
-    Codes ``0``-``4`` are successes, ``1`` and ``2`` mean a budget ran out, and the
-    larger codes are failures.
+    ``0`` (GTOL), ``3`` (XTOL) and ``4`` (STAGNATION) are successes; ``1`` and ``2``
+    mean a budget ran out (not a success: the run was cut short); ``5`` and ``6`` are
+    failures of the method, ``7`` an exception raised by the objective and ``99`` a
+    callback's ``StopIteration``.
+
+    Examples
+    --------
+    >>> [s.name for s in Status if s.success]
+    ['GTOL', 'XTOL', 'STAGNATION']
     """
 
     GTOL = 0
@@ -54,3 +61,23 @@ _MESSAGES = {
     Status.ERROR: "The objective raised an exception.",
     Status.CALLBACK: "`callback` raised `StopIteration`.",
 }
+
+
+_NONFINITE_DETAILS = {1: "the value f was NaN or inf", 2: "the gradient was NaN or inf"}
+
+
+def nonfinite_details(which: object) -> list[str]:
+    """Per row, what a code of a solver's ``nonfinite`` field says was not finite: 0
+    nothing (``""``), 1 the value, 2 the gradient.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> nonfinite_details(np.array([0, 2]))
+    ['', 'the gradient was NaN or inf']
+    """
+    import array_api_compat
+
+    xp = array_api_compat.array_namespace(which)
+    flat = xp.reshape(which, (-1,))
+    return [_NONFINITE_DETAILS.get(int(flat[i]), "") for i in range(flat.shape[0])]

@@ -22,10 +22,10 @@ from typing import Any, NamedTuple
 
 from array_api_compat import array_namespace
 
-from ._arrays import Array
+from ._arrays import Array, codes
 from ._objective import Objective
 from ._rolling_ball import RBO
-from ._solver import Solver
+from ._solver import Solver, single_failure
 from ._status import Status
 from ._validation import as_start, widened
 
@@ -129,7 +129,7 @@ class Stepper:
     @property
     def status(self) -> Status | None:
         """The failure that stopped the stepper, or None."""
-        return None if self._state is None else self.solver.terminate(self._state)
+        return None if self._state is None else single_failure(self.solver.terminate(self._state))
 
     @property
     def best(self) -> Incumbent | None:
@@ -160,14 +160,14 @@ class Stepper:
         )
         try:
             start, redo = self._start(objective)
-            if start.failure is not None:
+            if single_failure(self.solver.terminate(start)) is not None:
                 self._state = start
                 return start.f
             if self.minibatch and not redo and callable(getattr(self.solver, "advance", None)):
                 state = self.solver.advance(objective, start)
             else:
                 state = self.solver.step(objective, start)
-                if self.solver.terminate(state) is None:
+                if single_failure(self.solver.terminate(state)) is None:
                     self._track(state)
             self._previous, self._state = start, state
             return start.f
@@ -194,7 +194,7 @@ class Stepper:
             redo = self._evaluate(self._previous, objective)
             if _finite(redo):
                 return redo, True
-        return state._replace(failure=Status.NONFINITE), False
+        return state._replace(failure=codes(Status.NONFINITE, state.f)), False
 
     @staticmethod
     def _evaluate(state: Any, objective: Objective) -> Any:

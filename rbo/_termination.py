@@ -12,15 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from array_api_compat import array_namespace
-from array_api_compat import device as device_of
 
-from ._arrays import Array, dot, select
-from ._solver import StateFields
+from ._arrays import Array, codes, dot, select
+from ._solver import RUNNING, StateFields
 from ._status import Status
 
 __all__ = ["RUNNING", "Rows", "Tolerances", "gradient_small", "step_small"]
-
-RUNNING = -1  # status code of a row that has not stopped
 
 
 @dataclass(frozen=True)
@@ -33,27 +30,19 @@ class Tolerances:
     patience: int | None = 100  # iterations without such an improvement before stopping
 
 
-def _squared_norm(a: Array, cached: Array | None, xp: Any) -> Array:
-    """``|a|^2`` per row, or the value a state keeps of it (RBO's ``gg`` and ``xx``)."""
-    return dot(a, a, xp=xp) if cached is None else cached
-
-
-def gradient_small(state: StateFields, tol: Tolerances, xp: Any) -> Array:
-    """Per row: ``|grad f| <= gtol``."""
-    gg = _squared_norm(state.g, getattr(state, "gg", None), xp)
+def gradient_small(state: StateFields, tol: Tolerances, xp: Any, gg: Array | None = None) -> Array:
+    """Per row: ``|grad f| <= gtol`` (``gg``: ``|grad f|^2`` if known)."""
+    if gg is None:
+        gg = dot(state.g, state.g, xp=xp)
     return xp.sqrt(gg) <= tol.gtol
 
 
-def step_small(state: StateFields, tol: Tolerances, xp: Any) -> Array:
-    """Per row: the last step moved less than ``xtol * (1 + |x|)``.
-
-    A row that stayed put to retry its step with a smaller learning rate (RBO's
-    ``halvings`` on a device) has not converged, and does not count.
-    """
-    xx = _squared_norm(state.x, getattr(state, "xx", None), xp)
-    small = state.step_norm <= tol.xtol * (1.0 + xp.sqrt(xx))
-    retrying = getattr(state, "halvings", None)
-    return small if retrying is None else small & (retrying == 0)
+def step_small(state: StateFields, tol: Tolerances, xp: Any, xx: Array | None = None) -> Array:
+    """Per row: the last step moved less than ``xtol * (1 + |x|)`` (``xx``: ``|x|^2`` if
+    known)."""
+    if xx is None:
+        xx = dot(state.x, state.x, xp=xp)
+    return state.step_norm <= tol.xtol * (1.0 + xp.sqrt(xx))
 
 
 class Rows:
@@ -80,13 +69,12 @@ class Rows:
     def __init__(self, state: StateFields, tol: Tolerances, *, host: bool) -> None:
         xp = array_namespace(state.x)
         self.xp, self.tol, self.host = xp, tol, host
-        self._ints = ints = {"dtype": xp.int32, "device": device_of(state.f)}
         self.x, self.f, self.g = state.x, state.f, state.g
-        self.best_nit = xp.zeros(state.f.shape, **ints)
-        self.nit = xp.zeros(state.f.shape, **ints)
-        self.stale = xp.zeros(state.f.shape, **ints)
+        self.best_nit = codes(0, state.f)
+        self.nit = codes(0, state.f)
+        self.stale = codes(0, state.f)
         self.anchor = state.f
-        self.status = xp.full(state.f.shape, RUNNING, **ints)
+        self.status = codes(RUNNING, state.f)
 
     @property
     def active(self) -> Array:
@@ -115,14 +103,25 @@ class Rows:
         stale = xp.where(progress, xp.zeros_like(self.stale), self.stale + 1)
         self.stale = xp.where(run, stale, self.stale)
 
-    def check(self, state: StateFields) -> None:
-        """Stop the rows for which a test holds (the first that holds names the status)."""
+    def check(
+        self,
+        state: StateFields,
+        norms: tuple[Array, Array] | None = None,
+        retrying: Array | None = None,
+    ) -> None:
+        """Stop the rows for which a test holds (the first that holds names the status).
+
+        ``norms``: ``(|g|^2, |x|^2)`` per row, if the state keeps them; ``retrying``: per
+        row, the method stayed put to retry its step (so a zero step is no convergence).
+        """
         xp, tol = self.xp, self.tol
+        gg, xx = (None, None) if norms is None else norms
         tests = []
         if tol.gtol > 0:
-            tests.append((gradient_small(state, tol, xp), Status.GTOL))
+            tests.append((gradient_small(state, tol, xp, gg), Status.GTOL))
         if state.nit > 0 and tol.xtol > 0:
-            tests.append((step_small(state, tol, xp), Status.XTOL))
+            small = step_small(state, tol, xp, xx)
+            tests.append((small if retrying is None else small & ~retrying, Status.XTOL))
         if tol.patience is not None:
             tests.append((self.stale >= tol.patience, Status.STAGNATION))
         run = self.active
@@ -134,4 +133,4 @@ class Rows:
         self.status = self.xp.where(self.active, self._code(status), self.status)
 
     def _code(self, status: Status) -> Array:
-        return self.xp.full(self.status.shape, int(status), **self._ints)
+        return codes(int(status), self.status)

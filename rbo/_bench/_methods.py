@@ -8,7 +8,6 @@ settings that let the evaluation budget, not an iteration cap, end a global sear
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np  # the harness feeds scipy's optimizers, which are NumPy-only
 
 from .._minimize import METHODS as SOLVERS
 from .._minimize import minimize
+from .._solver import option_names
 from ._budget import Counted
 
 __all__ = ["BASELINES", "LOCAL_METHODS", "SCIPY_METHODS", "Method", "default_methods", "method"]
@@ -30,9 +30,7 @@ def _rbo_family(
     options = dict(opts)
     solver = options.pop("solver", "rbo")
     factory = SOLVERS[solver]
-    if dataclasses.is_dataclass(factory) and "seed" in {
-        f.name for f in dataclasses.fields(factory)
-    }:
+    if "seed" in (option_names(factory) or ()):
         options.setdefault("seed", seed)
     # maxiter=budget: every step costs at least one evaluation, so only the budget or the
     # method's own stopping test ends the run.

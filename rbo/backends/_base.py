@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import platform
@@ -57,6 +58,17 @@ class Backend:
 
     def synchronize(self, x: Any = None, /) -> None:
         """Wait until queued work on ``x`` (or on the device) is done; a no-op on the host."""
+
+    def quiet(self) -> contextlib.AbstractContextManager[Any]:
+        """A context in which rbo's own arithmetic may overflow without a warning.
+
+        rbo detects and handles overflow and NaN where they arise (the projection's
+        NONFINITE status, a halved step), so warnings about them would only be noise;
+        the objective is never called inside this context. The default silences NumPy's
+        floating-point warnings, which also covers namespaces built on NumPy
+        (array-api-strict, Dask); for others it does nothing.
+        """
+        return np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
     def eager(self, x: Any, /) -> bool:
         """Whether reading a scalar of ``x`` back costs nothing (no device synchronisation).

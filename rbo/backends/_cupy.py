@@ -18,8 +18,9 @@ from typing import Any, NamedTuple
 
 import array_api_compat
 
+from .._arrays import col
 from ._base import Backend, to_numpy
-from ._kernels import Centre, Dots, Kernels, Previous
+from ._kernels import Dots, Kernels, Previous, materialise
 
 __all__ = [
     "CENTRE",
@@ -188,14 +189,14 @@ class CuPyKernels(Kernels):
         return zz, dd
 
     def centre(self, x: Any, g: Any, c: Any, /) -> Any:
-        return self._centre(x, g, _col(c))
+        return self._centre(x, g, col(c))
 
     def trial(self, z: Any, g: Any, cx: Any, a: Any, b: Any, /) -> Any:
-        return self._trial(z, g, _materialise(self, cx), _col(a), _col(b))
+        return self._trial(z, g, materialise(cx, self.centre), col(a), col(b))
 
     def residual(self, z: Any, g: Any, e: Any, cx: Any, /, prev: Previous | None = None) -> Dots:
         # One pass over z, g, c_x (and the previous iterate) for all the products.
-        cx, e = _materialise(self, cx), _col(e)
+        cx, e = materialise(cx, self.centre), col(e)
         if prev is None:
             return Dots(*_sums(self._foot, 4, z, g, cx, e))
         return Dots(*_sums(self._foot_secant, 7, z, g, cx, e, prev.z, prev.g))
@@ -211,15 +212,6 @@ def _sums(kernel: Any, k: int, *args: Any) -> Any:
     out = _cupy().empty((k, *rows), dtype=args[0].dtype)
     kernel(*args, *(out[i] for i in range(k)), axis=-1)
     return out
-
-
-def _col(s: Any) -> Any:
-    """Per-row scalars ``(...)`` as ``(..., 1)`` for the kernels' broadcasting."""
-    return s[..., None] if getattr(s, "ndim", 0) > 0 else s
-
-
-def _materialise(k: CuPyKernels, cx: Any) -> Any:
-    return k.centre(cx.x, cx.g, cx.c) if isinstance(cx, Centre) else cx
 
 
 class CuPyBackend(Backend):

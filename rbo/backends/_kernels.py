@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from .._arrays import Array, col, dot
 
-__all__ = ["Centre", "Dots", "Kernels", "Previous", "centre_x", "trial_point"]
+__all__ = ["Centre", "Dots", "Kernels", "Previous", "centre_x", "materialise", "trial_point"]
 
 
 class Centre(NamedTuple):
@@ -108,14 +108,14 @@ class Kernels:
 
     def trial(self, z: Array, g: Array, cx: Array | Centre, a: Array, b: Array, /) -> Array:
         """The trial point :func:`trial_point` (``a``, ``b`` per row)."""
-        return trial_point(z, g, _materialise(cx), col(a), col(b))
+        return trial_point(z, g, materialise(cx), col(a), col(b))
 
     def residual(
         self, z: Array, g: Array, e: Array, cx: Array | Centre, /, prev: Previous | None = None
     ) -> Dots:
         """The :class:`Dots` at ``z`` (``e = f(z) - c_y`` per row); with ``prev``, the
         secant's products too."""
-        dz = z - _materialise(cx)
+        dz = z - materialise(cx)
         v = dz + col(e) * g
         d = Dots(dd=self.dot(dz, dz), vv=self.dot(v, v), gg=self.dot(g, g), gv=self.dot(g, v))
         if prev is None:
@@ -124,7 +124,11 @@ class Kernels:
         return d._replace(ss=self.dot(s, s), gs=self.dot(g, s), gps=self.dot(prev.g, s))
 
 
-def _materialise(cx: Array | Centre) -> Array:
-    if isinstance(cx, Centre):
+def materialise(cx: Array | Centre, centre: Any = None) -> Array:
+    """The centre's ``x`` part as an array: ``cx`` itself, or a :class:`Centre` formed
+    by ``centre(x, g, c)`` (default :func:`centre_x`)."""
+    if not isinstance(cx, Centre):
+        return cx
+    if centre is None:
         return centre_x(cx.x, cx.g, col(cx.c))
-    return cx
+    return centre(cx.x, cx.g, cx.c)

@@ -25,6 +25,10 @@ from ._kernels import Centre, Dots, Kernels, Previous
 
 __all__ = ["NumPyBackend", "NumPyKernels"]
 
+# Overflow in a kernel is detected by its caller (a non-finite product makes the
+# projection NONFINITE), so NumPy's warnings about it are silenced at the source.
+_quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+
 _TILE = 1 << 16  # elements per tile: its few scratch tiles stay in cache
 _SEG = 1 << 13  # longest single dot (OpenBLAS goes multi-threaded above 10**4)
 
@@ -73,6 +77,7 @@ class NumPyKernels(Kernels):
             tiles.append(np.empty(t.tile, dtype=t.dtype))
         return tiles[:k]
 
+    @_quiet
     def dot(self, a: Any, b: Any, /) -> Any:
         if _fits(a):
             return np.vecdot(a, b)
@@ -83,6 +88,7 @@ class NumPyKernels(Kernels):
             t.add(acc[0], tile, tile.of(A), tile.of(B))
         return t.out(acc[0])
 
+    @_quiet
     def step_norms(self, z: Any, x: Any, /) -> tuple[Any, Any]:
         if _fits(z):
             return super().step_norms(z, x)
@@ -101,6 +107,7 @@ class NumPyKernels(Kernels):
     def centre(self, x: Any, g: Any, c: Any, /) -> Centre:
         return Centre(x, g, c)
 
+    @_quiet
     def trial(self, z: Any, g: Any, cx: Any, a: Any, b: Any, /) -> Any:
         if _fits(z):
             return super().trial(z, g, cx, a, b)
@@ -120,6 +127,7 @@ class NumPyKernels(Kernels):
             np.subtract(ot, w_, out=ot)
         return t.out(out)
 
+    @_quiet
     def residual(self, z: Any, g: Any, e: Any, cx: Any, /, prev: Previous | None = None) -> Dots:
         if _fits(z):
             return super().residual(z, g, e, cx, prev)
