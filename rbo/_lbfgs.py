@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
@@ -24,16 +24,16 @@ from array_api_compat import device as device_of
 from . import backends
 from ._arrays import Array, col, dot, eps, select
 from ._linesearch import backtracking, strong_wolfe
-from ._solver import Objective
+from ._solver import SolverBase, ValueAndGrad
 from ._status import Status
 from .backends._base import to_numpy
 
 __all__ = ["LBFGS", "LBFGSState"]
 
-_NO_FAILURE = -1  # row_failure of a row that has not failed
+_NO_FAILURE = -1  # failure code of a row that has not failed
 # A row where no line search (nor a steepest-descent step) lowered f. Reported as
 # NONFINITE until Status has a member of its own for it.
-_LINE_SEARCH_FAILED = int(getattr(Status, "LINE_SEARCH_FAILED", Status.NONFINITE))
+_LINE_SEARCH_FAILED = int(Status.LINE_SEARCH_FAILED)
 
 
 class LBFGSState(NamedTuple):
@@ -47,8 +47,8 @@ class LBFGSState(NamedTuple):
         Steps made.
     step_norm : array
         Distance moved in the last step.
-    failure : Status or None
-        Unused (failures are per row, in ``row_failure``).
+    failure : array
+        Per row, the :class:`~rbo.Status` code of a failure, or -1.
     s, y : array, shape (..., m, n)
         Curvature pairs, oldest first.
     rho : array, shape (..., m)
@@ -65,10 +65,6 @@ class LBFGSState(NamedTuple):
         The box.
     evals : int
         Evaluations of the objective the last step made.
-    row_failure : array
-        Per row, the :class:`~rbo.Status` code of a failure, or -1.
-    active : array of bool or None
-        Rows the next step moves (None: all).
     """
 
     x: Array
@@ -76,7 +72,7 @@ class LBFGSState(NamedTuple):
     g: Array
     nit: int
     step_norm: Array
-    failure: Status | None
+    failure: Array
     s: Array
     y: Array
     rho: Array
@@ -87,8 +83,6 @@ class LBFGSState(NamedTuple):
     lower: Array | None
     upper: Array | None
     evals: int
-    row_failure: Array
-    active: Array | None = None
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -106,7 +100,7 @@ def _check_fraction(name: str, value: Any) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class LBFGS:
+class LBFGS(SolverBase):
     """Limited-memory BFGS with a strong-Wolfe line search, optionally within a box.
 
     Parameters
@@ -140,7 +134,8 @@ class LBFGS:
     c1: float = 1e-4
     c2: float = 0.9
     maxls: int = 20
-    check_every: int = 4
+    check_every: int = 4  # type: ignore[misc]
+    masks_rows: ClassVar[bool] = True
     lower: Any = None
     upper: Any = None
 
@@ -188,7 +183,7 @@ class LBFGS:
             raise ValueError("lower must be <= upper in every coordinate")
         return lo, hi
 
-    def init(self, fun: Objective, x0: Array, /) -> LBFGSState:
+    def init(self, fun: ValueAndGrad, x0: Array, /) -> LBFGSState:
         xp = array_namespace(x0)
         lower, upper = self._box(x0)
         if lower is not None:
@@ -203,7 +198,7 @@ class LBFGS:
             g=g,
             nit=0,
             step_norm=xp.zeros_like(f),
-            failure=None,
+            failure=xp.full(f.shape, _NO_FAILURE, dtype=xp.int32, device=dev),
             s=xp.zeros((*rows, self.m, x0.shape[-1]), dtype=x0.dtype, device=dev),
             y=xp.zeros((*rows, self.m, x0.shape[-1]), dtype=x0.dtype, device=dev),
             rho=xp.zeros((*rows, self.m), dtype=x0.dtype, device=dev),
@@ -214,7 +209,6 @@ class LBFGS:
             lower=lower,
             upper=upper,
             evals=1,
-            row_failure=xp.full(f.shape, _NO_FAILURE, dtype=xp.int32, device=dev),
         )
 
     def _direction(
@@ -283,7 +277,10 @@ class LBFGS:
         r = col(gamma, xp=xp) * q + xp.matmul(xp.expand_dims(coef, axis=-2), s)[..., 0, :]
         return -r
 
-    def step(self, fun: Objective, state: LBFGSState, /) -> LBFGSState:
+    def step(
+        self, fun: ValueAndGrad, state: LBFGSState, /, *, active: Array | None = None
+    ) -> LBFGSState:
+        """One iteration of every row in ``active`` (default all); the others stay put."""
         x, f, g = state.x, state.f, state.g
         xp = array_namespace(x)
         lower, upper = state.lower, state.upper
@@ -291,8 +288,8 @@ class LBFGS:
         host = backends.of(x).eager(x)
         one = xp.ones_like(f)
         todo = xp.ones(f.shape, dtype=xp.bool, device=device_of(f))
-        if state.active is not None:
-            todo = todo & state.active
+        if active is not None:
+            todo = todo & active
         free = None
         pg = g
         if bounded:
@@ -385,7 +382,11 @@ class LBFGS:
             g=g_new,
             nit=state.nit + 1,
             step_norm=xp.sqrt(dot(s, s, xp=xp)),
-            failure=None,
+            failure=xp.where(
+                failed,
+                xp.full_like(state.failure, _LINE_SEARCH_FAILED),
+                xp.full_like(state.failure, _NO_FAILURE),
+            ),
             s=s_all,
             y=y_all,
             rho=rho,
@@ -396,16 +397,11 @@ class LBFGS:
             lower=lower,
             upper=upper,
             evals=evals,
-            row_failure=xp.where(
-                failed,
-                xp.full_like(state.row_failure, _LINE_SEARCH_FAILED),
-                xp.full_like(state.row_failure, _NO_FAILURE),
-            ),
-            active=state.active,
         )
 
-    def terminate(self, state: LBFGSState, /) -> Status | None:
-        return state.failure
+    def norms(self, state: LBFGSState, /) -> tuple[Array, Array]:
+        """``|projected g|^2`` (what ``gtol`` tests) and ``|x|^2`` per row."""
+        return state.gg, dot(state.x, state.x, xp=array_namespace(state.x))
 
 
 def _held(x: Array, g: Array, lower: Array, upper: Array) -> Array:

@@ -20,8 +20,9 @@ from typing import Any, NamedTuple
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
-from ._arrays import Array, col, dot, eager, eps, select
-from ._solver import Objective
+from . import backends
+from ._arrays import Array, col, dot, eps, select
+from ._solver import ValueAndGrad
 
 __all__ = ["Search", "backtracking", "strong_wolfe"]
 
@@ -77,7 +78,7 @@ def _cubic(
 
 
 def strong_wolfe(
-    fun: Objective,
+    fun: ValueAndGrad,
     x: Array,
     f0: Array,
     g0: Array,
@@ -108,7 +109,7 @@ def strong_wolfe(
     (True, True)
     """
     xp = array_namespace(x)
-    if f0.ndim == 0 and eager(x):
+    if f0.ndim == 0 and backends.of(x).eager(x):
         return _strong_wolfe_host(fun, x, f0, g0, d, slope, alpha, todo, c1, c2, maxls, xp)
     zero = xp.zeros_like(f0)
     stage = xp.where(
@@ -222,7 +223,7 @@ def _cubic_host(
 
 
 def _strong_wolfe_host(
-    fun: Objective,
+    fun: ValueAndGrad,
     x: Array,
     f0_: Array,
     g0: Array,
@@ -296,7 +297,7 @@ def _strong_wolfe_host(
 
 
 def backtracking(
-    fun: Objective,
+    fun: ValueAndGrad,
     x: Array,
     f0: Array,
     g0: Array,

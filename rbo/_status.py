@@ -13,7 +13,8 @@ class Status(enum.IntEnum):
     Each member carries its message and whether the run counts as a success.
     ``0`` (GTOL), ``3`` (XTOL) and ``4`` (STAGNATION) are successes; ``1`` and ``2``
     mean a budget ran out (not a success: the run was cut short); ``5`` and ``6`` are
-    failures of the method, ``7`` an exception raised by the objective and ``99`` a
+    failures of the method, ``7`` an exception raised by the objective, ``8`` a line
+    search that found no descent (L-BFGS) and ``99`` a
     callback's ``StopIteration``.
 
     Examples
@@ -30,6 +31,7 @@ class Status(enum.IntEnum):
     NONFINITE = 5
     PROJECTION_FAILED = 6
     ERROR = 7
+    LINE_SEARCH_FAILED = 8
     CALLBACK = 99
 
     @property
@@ -59,6 +61,11 @@ _MESSAGES = {
         "proj_step."
     ),
     Status.ERROR: "The objective raised an exception.",
+    Status.LINE_SEARCH_FAILED: (
+        "The line search found no point that lowers f, even along steepest descent after "
+        "the memory was reset: the gradient may be inaccurate (try jac='3-point' or an "
+        "analytic jac)."
+    ),
     Status.CALLBACK: "`callback` raised `StopIteration`.",
 }
 

@@ -157,7 +157,7 @@ def test_lbfgs_freezes_finished_rows(backend: Any) -> None:
     state = solver.init(bowl, x0)
     xp = backend.xp
     active = xp.asarray([False, True], device=backend.device)
-    new = solver.step(bowl, state._replace(active=active))
+    new = solver.step(bowl, state, active=active)
     assert _np(new.x)[0].tolist() == [1.0, 2.0]
     assert _np(new.f)[0] == 5.0 and _np(new.step_norm)[0] == 0.0
     assert float(_np(new.rho)[0].max()) == 0.0  # no pair stored for the frozen row
