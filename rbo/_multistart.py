@@ -136,7 +136,7 @@ def multistart(
         raise TypeError(
             "multistart takes rng= (a non-negative int or a numpy.random.Generator), not seed="
         )
-    retries = check_count("retries", retries)
+    retries = check_count("retries", retries) or 0  # never None here
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None; got {type(callback).__name__}")
     runner = _runner(workers)
@@ -480,7 +480,7 @@ def _generator(host: Any, rng: Any) -> Any:
 
 def _bar(total: int) -> Any:
     try:
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # type: ignore[import-untyped]
     except ImportError as exc:
         raise ImportError("progress=True needs tqdm: pip install tqdm") from exc
     return tqdm(total=total, desc="balls", unit="ball")
