@@ -81,7 +81,7 @@ def test_multistart_finds_rastrigin_global_minimum(backend: Backend) -> None:
         [(-1.5, 1.5)] * 2,
         8,
         jac=True,
-        seed=3,
+        rng=3,
         backend=backends.of(like),
         dtype="float64",
         vectorized=True,

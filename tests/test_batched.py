@@ -55,7 +55,7 @@ def test_batch_equals_separate_runs(device: str | None, m: int, steps: int) -> N
 
 
 def test_multistart_batch_equals_one_by_one() -> None:
-    kw: dict[str, Any] = {"jac": True, "seed": 11, "radius": 1.0, "lr": 0.02, "maxiter": 60}
+    kw: dict[str, Any] = {"jac": True, "rng": 11, "radius": 1.0, "lr": 0.02, "maxiter": 60}
     box = [(-4.0, 4.0)] * 3
     batch = rbo.multistart(rastrigin.value_and_grad, box, 8, vectorized=True, **kw)
     loop = rbo.multistart(rastrigin.value_and_grad, box, 8, **kw)
@@ -71,12 +71,12 @@ def test_multistart_batch_equals_one_by_one() -> None:
     assert batch.nfev == batch.runs.nfev
 
 
-def test_multistart_is_reproducible_from_its_seed() -> None:
+def test_multistart_is_reproducible_from_its_rng() -> None:
     kw: dict[str, Any] = {"jac": True, "vectorized": True, "maxiter": 20}
     box = Bounds([-1.0, 0.0], [1.0, 2.0])
-    a = rbo.multistart(rosenbrock.value_and_grad, box, 5, seed=4, **kw)
-    b = rbo.multistart(rosenbrock.value_and_grad, box, 5, seed=4, **kw)
-    c = rbo.multistart(rosenbrock.value_and_grad, box, 5, seed=5, **kw)
+    a = rbo.multistart(rosenbrock.value_and_grad, box, 5, rng=4, **kw)
+    b = rbo.multistart(rosenbrock.value_and_grad, box, 5, rng=4, **kw)
+    c = rbo.multistart(rosenbrock.value_and_grad, box, 5, rng=5, **kw)
     np.testing.assert_array_equal(a.starts, b.starts)
     np.testing.assert_array_equal(a.runs.x, b.runs.x)
     assert not np.array_equal(a.starts, c.starts)

@@ -1,0 +1,101 @@
+"""Wall time of ``rbo.multistart`` on 1 and 2 workers: a process pool and a Dask cluster.
+
+The objective is Rastrigin plus a dense matrix-vector product chain that makes each
+call cost about a millisecond, so the balls dominate and the speed-up shows what the
+workers add. Dask's overhead per ball is its wall time minus the time spent inside the
+balls' runs (the serial time over two), divided by the number of balls: the cost per
+ball seen by the caller. BLAS is held to one thread (in the workers too), so that the
+serial run uses one core and the two workers two.
+
+Run: ``PYTHONPATH=. python3 benchmarks/workers.py [--balls 16] [--maxiter 60]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+# Before NumPy loads, and inherited by the workers.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+
+import numpy as np  # noqa: E402
+
+import rbo  # noqa: E402
+from rbo.problems import rastrigin  # noqa: E402
+
+_W = np.random.default_rng(0).standard_normal((300, 300)) / 300.0
+
+
+def costly(x: Any) -> Any:
+    """Rastrigin's value and gradient after about 1 ms of numeric work."""
+    v = np.ones(300)
+    for _ in range(100):
+        v = np.tanh(_W @ v)
+    f, g = rastrigin.value_and_grad(x)
+    return f + 0.0 * float(v[0]), g
+
+
+def timed(**kw: Any) -> tuple[float, Any]:
+    t = time.perf_counter()
+    res = rbo.multistart(
+        costly,
+        [(-3.0, 3.0)] * 4,
+        ARGS.balls,
+        jac=True,
+        rng=0,
+        radius=0.5,
+        lr=0.01,
+        maxiter=ARGS.maxiter,
+        patience=None,
+        **kw,
+    )
+    return time.perf_counter() - t, res
+
+
+def main() -> None:
+    from distributed import Client, LocalCluster
+
+    t0 = time.perf_counter()
+    for _ in range(100):
+        costly(np.zeros(4))
+    per_call = (time.perf_counter() - t0) / 100
+    print(
+        f"objective: {per_call * 1e3:.2f} ms per call; {ARGS.balls} balls, "
+        f"maxiter {ARGS.maxiter}; {os.cpu_count()} CPUs (shared: timings may be noisy)"
+    )
+    serial, ref = timed()
+    # A pool is started per call; the first also starts the forkserver: timed alone.
+    start = time.perf_counter()
+    rbo.multistart(costly, [(-3.0, 3.0)] * 4, 2, jac=True, rng=0, maxiter=0, workers=2)
+    start = time.perf_counter() - start
+    pool, res_pool = timed(workers=2)
+    with (
+        LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        timed(workers=client)  # warm the workers (imports)
+        dask, res_dask = timed(workers=client)
+    same = all(np.array_equal(r.runs.x, ref.runs.x) for r in (res_pool, res_dask))
+    in_runs = serial / 2  # the balls' own time, shared by two workers
+    print(f"{'workers':<28}{'wall s':>8}{'speed-up':>10}")
+    print(f"{'1 (this process)':<28}{serial:8.2f}{1.0:10.2f}")
+    print(f"{'2 (process pool)':<28}{pool:8.2f}{serial / pool:10.2f}")
+    print(f"{'2 (Dask LocalCluster)':<28}{dask:8.2f}{serial / dask:10.2f}")
+    print(f"first process pool start-up (2 balls of 0 steps, not in the table): {start:.2f} s")
+    print(
+        f"Dask overhead per ball: {(dask - in_runs) / ARGS.balls * 1e3:.1f} ms "
+        f"(wall with Dask minus serial/2, over {ARGS.balls} balls); same result: {same}"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--balls", type=int, default=16)
+    parser.add_argument("--maxiter", type=int, default=60)
+    ARGS = parser.parse_args()
+    main()
