@@ -53,10 +53,10 @@ _COMMON = {
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
     "print_blob": True,
 }
-settings.register_profile("rbo-ci", max_examples=40, derandomize=True, deadline=None, **_COMMON)
+settings.register_profile("rbo-ci", max_examples=300, derandomize=True, deadline=None, **_COMMON)
 settings.register_profile("rbo-dev", max_examples=100, deadline=20_000, **_COMMON)
-# Eight generated tests at 1,500 examples each: 12,000 cases.
-settings.register_profile("thorough", max_examples=1500, deadline=60_000, **_COMMON)
+# 2,500 examples for the full-share tests: over 10,000 cases in all.
+settings.register_profile("thorough", max_examples=2500, deadline=60_000, **_COMMON)
 
 
 def _profile() -> settings:
@@ -434,7 +434,9 @@ def _start(case: dict[str, Any]) -> Any:
         return values
     if case["start_kind"] == "int":
         return where.xp.asarray(values, dtype=where.xp.int64, device=where.device)
-    return where.asarray(values, case["dtype"])
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # 1e300 overflows float32: the start is inf then
+        return where.asarray(values, case["dtype"])
 
 
 class CallbackStop(Exception):
@@ -528,6 +530,9 @@ def _check_run(case: dict[str, Any]) -> None:
             assert "x0" in str(exc), exc
             event("non-finite start refused")
             return
+        if case["maxfev"] is not None and "maxfev" in str(exc) and recorder.nfun == 0:
+            event("maxfev below the first evaluation's cost refused")
+            return
         if recorder.seen and not np.all(np.isfinite(recorder.seen[0][1])):
             assert "fun(x0)" in str(exc), exc
             event("non-finite f(x0) refused")
@@ -551,7 +556,10 @@ def _check_run(case: dict[str, Any]) -> None:
     res2 = _call(case, again, _start(case))
     assert again.calls == recorder.calls
     np.testing.assert_array_equal(_host(res2.x), _host(res.x))
-    assert (res2.nit, res2.nfev) == (res.nit, res.nfev) or case["m"] is not None
+    assert res2.nfev == res.nfev
+    np.testing.assert_array_equal(
+        np.asarray(rbo.backends.to_host(res2.nit)), np.asarray(rbo.backends.to_host(res.nit))
+    )
     np.testing.assert_array_equal(
         np.asarray(rbo.backends.to_host(res2.fun)), np.asarray(rbo.backends.to_host(res.fun))
     )
