@@ -541,9 +541,8 @@ def _check_run(case: dict[str, Any]) -> None:
     except CallbackStop as exc:
         assert case["callback_does"] == "raise"
         result = exc.rbo_result  # type: ignore[attr-defined]
-        assert result.status == rbo.Status.ERROR or np.all(
-            np.asarray(rbo.backends.to_host(result.status)) == int(rbo.Status.ERROR)
-        )
+        statuses = np.atleast_1d(np.asarray(rbo.backends.to_host(result.status)))
+        assert np.all(statuses == int(rbo.Status.ERROR)), statuses
         _check_best(case, result, recorder)
         event("callback error carried rbo_result")
         return
