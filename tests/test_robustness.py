@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import array_api_compat
 import numpy as np
 import pytest
 from array_api_compat import array_namespace
@@ -492,6 +493,10 @@ def _finite_start(x0: Any) -> bool:
     return bool(xp.all(xp.isfinite(x0)))
 
 
+def _host_or_float(value: Any) -> Any:
+    return _host(value) if array_api_compat.is_array_api_obj(value) else float(value)
+
+
 def _value_at(recorder: Recorder, x: Any) -> np.ndarray:
     """``fun(x)`` as the user's objective computes it, on the host."""
     return _host(recorder.evaluate(x)[0])
@@ -501,7 +506,8 @@ def _check_best(case: dict[str, Any], res: OptimizeResult, recorder: Recorder) -
     """The result's best point: finite, not above f(x0), x evaluating to fun, not above
     any value seen where a gradient was computed."""
     f0 = recorder.seen[0][1]
-    funs = np.atleast_1d(np.asarray(rbo.backends.to_host(res.fun), dtype=np.float64))
+    fun = res.fun
+    funs = np.atleast_1d(_host(fun) if array_api_compat.is_array_api_obj(fun) else float(fun))
     assert np.all(np.isfinite(funs)), funs
     assert np.all(funs <= np.atleast_1d(f0)), (funs, f0)
     at_x = np.atleast_1d(_value_at(recorder, res.x))
@@ -559,9 +565,7 @@ def _check_run(case: dict[str, Any]) -> None:
     np.testing.assert_array_equal(
         np.asarray(rbo.backends.to_host(res2.nit)), np.asarray(rbo.backends.to_host(res.nit))
     )
-    np.testing.assert_array_equal(
-        np.asarray(rbo.backends.to_host(res2.fun)), np.asarray(rbo.backends.to_host(res.fun))
-    )
+    np.testing.assert_array_equal(np.asarray(_host_or_float(res2.fun)), _host_or_float(res.fun))
 
 
 # ---------------------------------------------------------------------------- valid runs
@@ -841,3 +845,10 @@ def test_known_failure_no_runtime_warning_escapes(method: str, dtype: Any, x0: l
         rbo.minimize(
             recorder.fun, np.asarray(x0, dtype=dtype), jac=recorder.jac, method=method, maxiter=4
         )
+
+
+@pytest.mark.xfail(strict=True, reason="rbo.backends.to_host fails on torch bfloat16 arrays")
+def test_known_failure_to_host_takes_torch_bfloat16() -> None:
+    torch = pytest.importorskip("torch")
+    host = rbo.backends.to_host(torch.ones(2, dtype=torch.bfloat16))
+    assert host.shape == (2,)
