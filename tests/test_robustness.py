@@ -54,7 +54,7 @@ _COMMON = {
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
     "print_blob": True,
 }
-settings.register_profile("rbo-ci", max_examples=400, derandomize=True, deadline=None, **_COMMON)
+settings.register_profile("rbo-ci", max_examples=600, derandomize=True, deadline=None, **_COMMON)
 settings.register_profile("rbo-dev", max_examples=100, deadline=20_000, **_COMMON)
 # 2,500 examples for the full-share tests: over 10,000 cases in all.
 settings.register_profile("thorough", max_examples=2500, deadline=60_000, **_COMMON)
