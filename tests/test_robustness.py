@@ -315,12 +315,7 @@ WARNINGS_ESCAPE = "NumPy RuntimeWarnings (overflow, invalid) escape from rbo"
 #: such cases (see :func:`_known`); each class has a strict-xfail example test below.
 #: Delete an entry (and un-mark its example) once the class is fixed.
 KNOWN_FAILURES: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "vectorized sgd/sam/entropy-sgd crash": _known_vectorized_baseline,
-    "multistart's bad seed raises NumPy's SeedSequence error": _known_multistart_seed,
-    # Not a set of inputs but an outcome: while listed, _call lets NumPy's RuntimeWarnings
-    # pass (see _warnings_of_known_failure) instead of failing on them.
-    WARNINGS_ESCAPE: lambda case: False,
-    "an exception during init's gradient lacks rbo_result": _known_init_error,
+    # Empty: every class found so far is fixed, and its example below is a regression test.
 }
 
 
@@ -779,7 +774,7 @@ def test_multistart_returns_the_best_of_its_runs(
             [(-2.0, 2.0)] * n,
             n_starts,
             jac=recorder.jac,
-            seed=seed,
+            rng=seed,
             vectorized=vectorized,
             backend=backend,
             dtype=dtype,
@@ -795,50 +790,47 @@ def test_multistart_returns_the_best_of_its_runs(
 
 @_examples(0.25)
 @given(seed=st.sampled_from([-1, 1.5, "a", [1.0], True]))
-def test_multistart_bad_seed_raises_naming_it(seed: Any) -> None:
-    case = {"bad_name": "seed", "bad_value": seed}
+def test_multistart_bad_rng_raises_naming_it(seed: Any) -> None:
+    case = {"bad_name": "rng", "bad_value": seed}
     note(repr(case))
     if _known(case):
         return
-    with pytest.raises((TypeError, ValueError), match="seed"):
-        rbo.multistart(rastrigin, [(-1.0, 1.0)], 2, jac=rastrigin.jac, seed=seed, maxiter=2)
+    with pytest.raises((TypeError, ValueError), match="rng"):
+        rbo.multistart(rastrigin, [(-1.0, 1.0)], 2, jac=rastrigin.jac, rng=seed, maxiter=2)
 
 
 # ---------------------------------------------------------------------------- known failures
-# One minimal example per class of KNOWN_FAILURES: each must fail now (strict xfail) and is
-# to be un-marked, with its KNOWN_FAILURES entry deleted, once the class is fixed.
+# One minimal example per class of failure the suite found; each class is fixed, and its
+# example stays as a regression test (a new class: a strict-xfail example and an entry in
+# KNOWN_FAILURES until it is fixed).
 
 
-@pytest.mark.xfail(strict=True, reason="vectorized sgd/sam/entropy-sgd crash")
 @pytest.mark.parametrize("method", ["sgd", "sam", "entropy-sgd"])
-def test_known_failure_vectorized_baseline_runs(method: str) -> None:
+def test_vectorized_baseline_runs_return_a_value_per_row(method: str) -> None:
     q = rbo.problems.quadratic
     res = rbo.minimize(q, np.ones((3, 2)), jac=q.jac, method=method, vectorized=True, maxiter=3)
     assert res.fun.shape == (3,)
 
 
-@pytest.mark.xfail(strict=True, reason="an exception during init's gradient lacks rbo_result")
-def test_known_failure_error_in_first_gradient_carries_rbo_result() -> None:
+def test_an_error_in_the_first_gradient_carries_rbo_result() -> None:
     recorder = Recorder(_quadratic(1.0), raise_at=2)
     with pytest.raises(Boom) as info:
         rbo.minimize(recorder.fun, np.ones(2), maxiter=3)  # call 2: the first difference
     assert math.isfinite(info.value.rbo_result.fun)  # type: ignore[attr-defined]
 
 
-@pytest.mark.xfail(strict=True, reason="multistart's bad seed raises NumPy's SeedSequence error")
 @pytest.mark.parametrize("seed", [-1, 1.5])
-def test_known_failure_multistart_bad_seed_names_seed(seed: Any) -> None:
-    with pytest.raises((TypeError, ValueError), match="seed"):
-        rbo.multistart(rastrigin, [(-1.0, 1.0)], 2, jac=rastrigin.jac, seed=seed, maxiter=2)
+def test_multistart_bad_rng_names_rng(seed: Any) -> None:
+    with pytest.raises((TypeError, ValueError), match="rng"):
+        rbo.multistart(rastrigin, [(-1.0, 1.0)], 2, jac=rastrigin.jac, rng=seed, maxiter=2)
 
 
-@pytest.mark.xfail(strict=True, reason=WARNINGS_ESCAPE)
 @pytest.mark.parametrize(
     ("method", "dtype", "x0"),
     [("rbo", np.float16, [0.0, 0.0]), ("sgd", np.float32, [0.0] * 5)],
     ids=["rbo-float16", "sgd-float32"],
 )
-def test_known_failure_no_runtime_warning_escapes(method: str, dtype: Any, x0: list[float]) -> None:
+def test_no_runtime_warning_escapes_from_rbo(method: str, dtype: Any, x0: list[float]) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         recorder = Recorder(rosenbrock.value_and_grad)  # silences the objective's own
@@ -847,8 +839,7 @@ def test_known_failure_no_runtime_warning_escapes(method: str, dtype: Any, x0: l
         )
 
 
-@pytest.mark.xfail(strict=True, reason="rbo.backends.to_host fails on torch bfloat16 arrays")
-def test_known_failure_to_host_takes_torch_bfloat16() -> None:
+def test_to_host_takes_torch_bfloat16() -> None:
     torch = pytest.importorskip("torch")
     host = rbo.backends.to_host(torch.ones(2, dtype=torch.bfloat16))
     assert host.shape == (2,)

@@ -60,7 +60,10 @@ class GenericBackend(Backend):
 
     def to_host(self, x: Any, /) -> Any:
         if array_api_compat.is_torch_array(x):
-            return x.detach().cpu().numpy()
+            x = x.detach().cpu()
+            if x.dtype == x.new_empty(0).bfloat16().dtype:  # NumPy has no bfloat16
+                x = x.float()
+            return x.numpy()
         return to_numpy(x)
 
     def synchronize(self, x: Any = None, /) -> None:
