@@ -240,14 +240,18 @@ class Objective:
         index = xp.arange(n, device=self.device)
         zero = xp.zeros_like(h)
         columns = []
+        # Infinite values make NaN or infinite columns, which the solvers handle: the
+        # arithmetic (never the calls of fun) runs without NumPy's warnings about them.
+        quiet = backends.of(x).quiet
         for i in range(n):
             e = xp.where(index == i, h, zero)
             hi = xp.sum(e, axis=-1)
-            fp = self.value(x + e)
-            if central:
-                columns.append((fp - self.value(x - e)) / (2.0 * hi))
-            else:
-                columns.append((fp - f0) / hi)
+            with quiet():
+                up, down = x + e, x - e
+            fp = self.value(up)
+            fm = self.value(down) if central else f0
+            with quiet():
+                columns.append((fp - fm) / (2.0 * hi) if central else (fp - fm) / hi)
         self.njev += 1
         g = xp.stack(columns, axis=-1)
         return g if g.dtype == self.dtype else xp.astype(g, self.dtype)

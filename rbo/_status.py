@@ -11,8 +11,11 @@ class Status(enum.IntEnum):
     """Why a run ended, in the spirit of scipy's integer status codes.
 
     Each member carries its message and whether the run counts as a success.
-    ``0`` (GTOL), ``3`` (XTOL) and ``4`` (STAGNATION) are successes; ``1`` and ``2``
-    mean a budget ran out (not a success: the run was cut short); ``5`` and ``6`` are
+    Only ``0`` (GTOL) is a success: the returned point meets the stated test
+    :math:`\\|\nabla f\\| \\le` ``gtol`` (the projected gradient in a box). ``3`` (XTOL)
+    and ``4`` (STAGNATION) mean the run came to rest without meeting it -- a ball resting
+    on a ring above a minimum narrower than itself, a step rule that can shrink no more --
+    and ``1`` and ``2`` that a budget ran out; ``5`` and ``6`` are
     failures of the method, ``7`` an exception raised by the objective, ``8`` a line
     search that found no descent (L-BFGS) and ``99`` a
     callback's ``StopIteration``.
@@ -20,7 +23,7 @@ class Status(enum.IntEnum):
     Examples
     --------
     >>> [s.name for s in Status if s.success]
-    ['GTOL', 'XTOL', 'STAGNATION']
+    ['GTOL']
     """
 
     GTOL = 0
@@ -40,17 +43,21 @@ class Status(enum.IntEnum):
 
     @property
     def success(self) -> bool:
-        return self in (Status.GTOL, Status.XTOL, Status.STAGNATION)
+        return self is Status.GTOL
 
 
 _MESSAGES = {
     Status.GTOL: "Optimization terminated successfully: gradient norm is below gtol.",
     Status.MAXITER: "Maximum number of iterations has been exceeded.",
     Status.MAXFEV: "Maximum number of function evaluations has been exceeded.",
-    Status.XTOL: "Optimization terminated successfully: step size is below xtol.",
+    Status.XTOL: (
+        "Stopped: the step size fell below xtol before the gradient norm reached gtol; "
+        "the point is not a minimum within the stated tolerance."
+    ),
     Status.STAGNATION: (
-        "Optimization terminated successfully: the best value improved by less than "
-        "ftol for `patience` iterations."
+        "Stopped: the best value improved by less than ftol for `patience` iterations "
+        "while the gradient norm stayed above gtol; the point is not a minimum within the "
+        "stated tolerance (with method='rbo', keep polish=True or shrink the radius)."
     ),
     Status.NONFINITE: (
         "The objective returned NaN or inf and steps halved repeatedly did not avoid it."
