@@ -22,7 +22,7 @@ from array_api_compat import array_namespace
 
 from . import backends
 from ._arrays import Array, as_value, codes, col, dot, finite_rows, select
-from ._bounds import clip
+from ._bounds import clip, projected_gradient
 from ._solver import RUNNING, Schedule, SolverBase, ValueAndGrad, check_positive, schedule_value
 from ._status import Status
 from ._validation import check_count
@@ -296,6 +296,16 @@ class Descent(SolverBase):
             evals=evals,
             **fields,
         )
+
+    def norms(self, state: DescentState, /) -> tuple[Array, Array]:
+        """``(|g|^2, |x|^2)`` per row; in a box, ``g`` is the projected gradient (the
+        components that push against a face they rest on do not count), so that ``gtol``
+        tests stationarity in the box."""
+        xp = array_namespace(state.x)
+        g = state.g
+        if self.lower is not None and self.upper is not None:
+            g = projected_gradient(state.x, g, self.lower, self.upper)
+        return dot(g, g, xp=xp), dot(state.x, state.x, xp=xp)
 
     def _clip(self, x: Array) -> Array:
         """``x`` projected onto the box, if there is one."""

@@ -21,7 +21,9 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 from scipy.optimize import OptimizeResult
 
-from ._arrays import Array, select
+from . import backends
+from ._arrays import Array, codes, dot, select
+from ._bounds import projected_gradient
 from ._objective import BudgetExhausted, Objective
 from ._solver import Solver, failure_codes
 from ._status import Status
@@ -242,7 +244,9 @@ def _result(
     cut short by ``maxfev``), so that no evaluated point better than the result is lost.
     """
     xp = rows.xp
-    codes = [Status(int(c)) for c in backend.to_host(xp.reshape(rows.status, (-1,))).tolist()]
+    x, f, g, best_nit = _best(rows, objective, xp)
+    x, f, g, status = _honest(rows, solver, state, (x, f, g))
+    codes = [Status(int(c)) for c in backend.to_host(xp.reshape(status, (-1,))).tolist()]
     messages = [error if c == Status.ERROR and error else c.message for c in codes]
     explain = getattr(solver, "explain", None)
     if explain is not None and Status.NONFINITE in codes:
@@ -251,7 +255,6 @@ def _result(
             f"{m} ({d})" if c == Status.NONFINITE and d else m
             for m, c, d in zip(messages, codes, details, strict=True)
         ]
-    x, f, g, best_nit = _best(rows, objective, xp)
     res = OptimizeResult(
         x=x,
         jac=g,
@@ -264,7 +267,7 @@ def _result(
         res.update(
             fun=f,
             nit=rows.nit,
-            status=rows.status,
+            status=status,
             success=xp.asarray([c.success for c in codes], device=device_of(rows.f)),
             message=messages,
             fun_last=state.f,
@@ -289,6 +292,43 @@ def _result(
     if path is not None:
         res.trajectory = _trajectory(solver, path)
     return res
+
+
+def _honest(
+    rows: Rows, solver: Solver[Any] | None, state: Any, best: tuple[Array, Array, Array]
+) -> tuple[Array, Array, Array, Array]:
+    """Per row, the point to return and its status, tested on that point.
+
+    A run that is not monotone (SGD, SAM, a rolling ball, a line search's trial points)
+    may have seen a lower point than the last one, which its tests judged. Where the last
+    point met ``gtol`` and the lower one does not, the last point is returned if it is
+    higher by no more than ``ftol`` (relative, floored at 1), else the lower one with
+    ``NOT_STATIONARY``. A row that came to rest (``XTOL``, ``STAGNATION``) at a point that
+    meets ``gtol`` is a ``GTOL``. In a box the gradient tested is the projected one.
+    """
+    xp, status = rows.xp, rows.status
+    x, f, g = best
+    # The box as the state holds it (on the rows' device), else as the solver was given it.
+    holder = state if hasattr(state, "lower") else solver
+    lower, upper = getattr(holder, "lower", None), getattr(holder, "upper", None)
+
+    def meets(x: Array, g: Array) -> Array:
+        if lower is not None and upper is not None:
+            g = projected_gradient(x, g, lower, upper)
+        with backends.of(g).quiet():  # an overflowing |g|^2 meets no test
+            return xp.sqrt(dot(g, g, xp=xp)) <= rows.tol.gtol
+
+    ok = meets(x, g)
+    gtol = status == int(Status.GTOL)
+    with backends.of(f).quiet():
+        close = state.f - f <= rows.tol.ftol * xp.maximum(xp.abs(f), xp.ones_like(f))
+    last = gtol & ~ok & close & meets(state.x, state.g)
+    x = select(last, state.x, x, xp=xp, host=rows.host)
+    g = select(last, state.g, g, xp=xp, host=rows.host)
+    f = xp.where(last, state.f, f)
+    status = xp.where(gtol & ~ok & ~last, codes(Status.NOT_STATIONARY, status), status)
+    at_rest = (status == int(Status.XTOL)) | (status == int(Status.STAGNATION))
+    return x, f, g, xp.where(at_rest & ok, codes(Status.GTOL, status), status)
 
 
 def _best(rows: Rows, objective: Objective, xp: Any) -> tuple[Array, Array, Array, Array]:

@@ -18,6 +18,7 @@ from ._entropy_sgd import EntropySGD
 from ._lbfgs import LBFGS
 from ._loop import run
 from ._objective import Objective
+from ._polish import polish as polish_with_lbfgs
 from ._rolling_ball import RBO
 from ._sam import SAM
 from ._sgd import SGD
@@ -113,6 +114,7 @@ def minimize(
     return_trajectory: bool = False,
     vectorized: bool = False,
     backend: str | backends.Backend | None = None,
+    polish: bool = True,
     disp: bool = False,
     options: Mapping[str, Any] | None = None,
     **method_options: Any,
@@ -176,6 +178,14 @@ def minimize(
     return_trajectory : bool
         Also return every contact point (and, for RBO, every centre) in
         ``res.trajectory``.
+    polish : bool
+        With ``method="rbo"`` (default True), end with an L-BFGS phase (:class:`rbo.LBFGS`)
+        from the best point the ball found, within the same ``maxfev``, bounds and
+        tolerances, so that the run ends at a stationary point of ``f`` itself (a ball
+        rests where ``f`` ironed at its radius is flat, not where ``f`` is). The result's
+        ``roll`` and ``polish`` say what each phase did (``nit``, ``nfev``, ``status``,
+        ``message``); ``status`` and ``success`` are the polish's. Not polished: a roll
+        stopped by the callback or the budget. Ignored by the other methods.
     vectorized : bool
         Run the ``m`` rows of ``x0`` as ``m`` independent problems at once: ``fun`` maps
         ``(m, n)`` to ``(m,)`` and ``jac`` ``(m, n)`` to ``(m, n)``. Every norm and test
@@ -257,7 +267,10 @@ def minimize(
         patience=patience,
     )
     solver = make_solver(method, method_options)
+    if not isinstance(polish, bool):
+        raise TypeError(f"polish must be True or False; got {polish!r}")
     x0, narrow = widened(x0)
+    lower = upper = None
     if bounds is not None:
         lower, upper = parse_bounds(bounds, x0)
         solver = with_bounds(solver, lower, upper)
@@ -276,6 +289,19 @@ def minimize(
             callback=callback,
             return_trajectory=return_trajectory,
         )
+        if polish and isinstance(solver, RBO):
+            res = polish_with_lbfgs(
+                res,
+                objective,
+                tolerances,
+                lower=lower,
+                upper=upper,
+                backend=where,
+                batched=vectorized,
+                maxiter=maxiter,
+                maxfev=maxfev,
+                callback=callback,
+            )
     except BaseException as exc:
         if narrow is not None and hasattr(exc, "rbo_result"):
             cast_floats(exc.rbo_result, x0.dtype, narrow)

@@ -80,12 +80,13 @@ class RBOState(NamedTuple):
     def center(self) -> tuple[Array, Array]:
         """The ball's center ``(cx, cy)`` in the coordinates ``(x, f / fscale)``."""
         s = 1.0 / self.fscale
-        return center(self.x, self.f * s, self.g * s, self.radius)
+        with backends.of(self.x).quiet():  # an infinite gradient has no finite centre
+            return center(self.x, self.f * s, self.g * s, self.radius)
 
 
 @dataclasses.dataclass(frozen=True)
 class RBO(SolverBase):
-    r"""Rolling Ball Optimizer (Belgoumri et al., ICLR 2026).
+    r"""Rolling Ball Optimizer (Belgoumri et al., arXiv:2505.19527).
 
     One step: the center :math:`c = (x, f) + \rho\nu` of a ball touching the graph at
     ``x`` descends along the lifted gradient, :math:`\tilde c = c - \eta(g, \|g\|^2)`, and

@@ -11,16 +11,19 @@ class Status(enum.IntEnum):
     """Why a run ended, in the spirit of scipy's integer status codes.
 
     Each member carries its message and whether the run counts as a success.
-    ``0`` (GTOL), ``3`` (XTOL) and ``4`` (STAGNATION) are successes; ``1`` and ``2``
-    mean a budget ran out (not a success: the run was cut short); ``5`` and ``6`` are
+    Only ``0`` (GTOL) is a success: the returned point meets the stated test
+    :math:`\\|\nabla f\\| \\le` ``gtol`` (the projected gradient in a box). ``3`` (XTOL)
+    and ``4`` (STAGNATION) mean the run came to rest without meeting it -- a ball resting
+    on a ring above a minimum narrower than itself, a step rule that can shrink no more --
+    and ``1`` and ``2`` that a budget ran out; ``5`` and ``6`` are
     failures of the method, ``7`` an exception raised by the objective, ``8`` a line
-    search that found no descent (L-BFGS) and ``99`` a
-    callback's ``StopIteration``.
+    search that found no descent (L-BFGS), ``9`` a run whose last point met ``gtol`` while
+    the lower point it returns does not, and ``99`` a callback's ``StopIteration``.
 
     Examples
     --------
     >>> [s.name for s in Status if s.success]
-    ['GTOL', 'XTOL', 'STAGNATION']
+    ['GTOL']
     """
 
     GTOL = 0
@@ -32,6 +35,7 @@ class Status(enum.IntEnum):
     PROJECTION_FAILED = 6
     ERROR = 7
     LINE_SEARCH_FAILED = 8
+    NOT_STATIONARY = 9
     CALLBACK = 99
 
     @property
@@ -40,17 +44,21 @@ class Status(enum.IntEnum):
 
     @property
     def success(self) -> bool:
-        return self in (Status.GTOL, Status.XTOL, Status.STAGNATION)
+        return self is Status.GTOL
 
 
 _MESSAGES = {
     Status.GTOL: "Optimization terminated successfully: gradient norm is below gtol.",
     Status.MAXITER: "Maximum number of iterations has been exceeded.",
     Status.MAXFEV: "Maximum number of function evaluations has been exceeded.",
-    Status.XTOL: "Optimization terminated successfully: step size is below xtol.",
+    Status.XTOL: (
+        "Stopped: the step size fell below xtol before the gradient norm reached gtol; "
+        "the point is not a minimum within the stated tolerance."
+    ),
     Status.STAGNATION: (
-        "Optimization terminated successfully: the best value improved by less than "
-        "ftol for `patience` iterations."
+        "Stopped: the best value improved by less than ftol for `patience` iterations "
+        "while the gradient norm stayed above gtol; the point is not a minimum within the "
+        "stated tolerance (with method='rbo', keep polish=True or shrink the radius)."
     ),
     Status.NONFINITE: (
         "The objective returned NaN or inf and steps halved repeatedly did not avoid it."
@@ -65,6 +73,11 @@ _MESSAGES = {
         "The line search found no point that lowers f, even along steepest descent after "
         "the memory was reset: the gradient may be inaccurate (try jac='3-point' or an "
         "analytic jac)."
+    ),
+    Status.NOT_STATIONARY: (
+        "Stopped: the last point met gtol, but the lower point returned (found earlier) "
+        "does not; it is not a minimum within the stated tolerance (run method='lbfgs' "
+        "from it)."
     ),
     Status.CALLBACK: "`callback` raised `StopIteration`.",
 }

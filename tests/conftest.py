@@ -69,3 +69,12 @@ def assert_array_like(actual: Any, reference: Any) -> None:
     assert array_api_compat.array_namespace(actual) is array_api_compat.array_namespace(reference)
     assert actual.dtype == reference.dtype
     assert array_api_compat.device(actual) == array_api_compat.device(reference)
+
+
+def roll(*args: Any, **kwargs: Any) -> Any:
+    """``rbo.minimize`` without its L-BFGS polish: the rolling ball's own run, for tests
+    of what the roll itself does (its statuses, counts and steps)."""
+    import rbo
+
+    kwargs.setdefault("polish", False)
+    return rbo.minimize(*args, **kwargs)

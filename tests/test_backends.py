@@ -16,7 +16,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 import pytest
-from conftest import Backend, assert_array_like, make_backend
+from conftest import Backend, assert_array_like, make_backend, roll
 
 import rbo
 from rbo import backends
@@ -100,9 +100,9 @@ def test_device_run_matches_host_run() -> None:
     every few steps); its CPU device the host path (Python branches). Same iterates."""
     x0 = np.linspace(-2.0, 2.0, 5)
     kw = {"jac": True, "radius": 0.5, "lr": 0.01, "maxiter": 40}
-    ref = rbo.minimize(rastrigin.value_and_grad, strict.asarray(x0), **kw)
+    ref = roll(rastrigin.value_and_grad, strict.asarray(x0), **kw)
     dev = strict.Device("device1")
-    res = rbo.minimize(rastrigin.value_and_grad, strict.asarray(x0, device=dev), **kw)
+    res = roll(rastrigin.value_and_grad, strict.asarray(x0, device=dev), **kw)
     assert res.x.device == dev
     assert not backends.of(res.x).eager(res.x)
     assert backends.of(ref.x).eager(ref.x)
@@ -120,9 +120,7 @@ def test_device_run_matches_host_run() -> None:
 def test_explicit_backend_moves_x0_there(name: str) -> None:
     if name == "torch":
         pytest.importorskip("torch", reason="torch is not installed")
-    res = rbo.minimize(
-        quadratic.value_and_grad, np.array([1.0, -2.0]), jac=True, backend=name, radius=0.1
-    )
+    res = roll(quadratic.value_and_grad, np.array([1.0, -2.0]), jac=True, backend=name, radius=0.1)
     assert backends.of(res.x).name == name == res.backend
     assert str(res.x.dtype).endswith("float64")
     np.testing.assert_allclose(backends.to_host(res).x, 0.0, atol=1e-6)
@@ -130,16 +128,16 @@ def test_explicit_backend_moves_x0_there(name: str) -> None:
 
 def test_explicit_cupy_backend_moves_x0_to_the_gpu() -> None:
     make_backend("cupy", None)  # skips with a reason without cupy or a GPU
-    res = rbo.minimize(quadratic.value_and_grad, np.ones(3), jac=True, backend="cupy")
+    res = roll(quadratic.value_and_grad, np.ones(3), jac=True, backend="cupy")
     assert array_api_compat.is_cupy_array(res.x)
     assert isinstance(backends.to_host(res).x, np.ndarray)
 
 
 def test_unknown_backend_name_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"unknown backend 'abacus'; registered: \["):
-        rbo.minimize(quadratic.value_and_grad, np.ones(2), jac=True, backend="abacus")
+        roll(quadratic.value_and_grad, np.ones(2), jac=True, backend="abacus")
     with pytest.raises(TypeError, match="backend must be a name"):
-        rbo.minimize(quadratic.value_and_grad, np.ones(2), jac=True, backend=3)
+        roll(quadratic.value_and_grad, np.ones(2), jac=True, backend=3)
 
 
 class _Recording(backends.Backend):
@@ -181,13 +179,13 @@ def recording() -> Any:
 def test_registered_backend_is_picked_by_name_and_from_x0(recording: _Recording) -> None:
     assert "recording" in backends.available()
     kw = {"jac": True, "radius": 0.1, "lr": 0.2}
-    res = rbo.minimize(quadratic.value_and_grad, [1.0, 2.0], backend="recording", **kw)
+    res = roll(quadratic.value_and_grad, [1.0, 2.0], backend="recording", **kw)
     assert res.backend == "recording"
     assert type(res.x).__module__.startswith("array_api_strict")
     used = recording.calls["residual"]
     assert used > 0
     # Registered last, it takes over the arrays it owns from the built-in backend.
-    res = rbo.minimize(quadratic.value_and_grad, strict.asarray([1.0, 2.0]), **kw)
+    res = roll(quadratic.value_and_grad, strict.asarray([1.0, 2.0]), **kw)
     assert res.backend == "recording"
     assert recording.calls["residual"] > used
 
@@ -364,7 +362,7 @@ def test_device_run_reads_back_once_per_check(reads: _Reads) -> None:
 
     def run(steps: int) -> tuple[int, int]:
         reads.count = 0
-        res = rbo.minimize(
+        res = roll(
             rastrigin.value_and_grad,
             strict.asarray(np.linspace(-2.0, 2.0, 6), device=reads.device),
             jac=True,

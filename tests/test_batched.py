@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import roll
 from scipy.optimize import Bounds
 
 import rbo
@@ -37,11 +38,9 @@ def test_batch_equals_separate_runs(device: str | None, m: int, steps: int) -> N
         dev = strict.Device(device)
         batch_x0 = strict.asarray(x0, device=dev)
         single = [strict.asarray(row, device=dev) for row in x0]
-    batch = backends.to_host(
-        rbo.minimize(rastrigin.value_and_grad, batch_x0, vectorized=True, **run)
-    )
+    batch = backends.to_host(roll(rastrigin.value_and_grad, batch_x0, vectorized=True, **run))
     for i, row in enumerate(single):
-        one = rbo.minimize(rastrigin.value_and_grad, row, **run)
+        one = roll(rastrigin.value_and_grad, row, **run)
         np.testing.assert_allclose(batch.x[i], backends.to_host(one.x), rtol=1e-12, atol=1e-14)
         assert batch.fun[i] == pytest.approx(one.fun, rel=1e-12)
         assert (batch.nit[i], batch.status[i], batch.best_nit[i]) == (
@@ -89,7 +88,7 @@ def test_stopped_rows_do_not_move(device: str | None) -> None:
     x0[0] = 0.0  # the minimum of the bowl: stops before the first step
     if device is not None:
         x0 = strict.asarray(x0, device=strict.Device(device))
-    res = rbo.minimize(
+    res = roll(
         quadratic.value_and_grad,
         x0,
         jac=True,
@@ -125,7 +124,7 @@ def _bowl_with_hole(xp: Any, row: int, device: Any = None) -> Any:
 
 def test_a_failing_row_fails_alone() -> None:
     x0 = np.array([[0.3, 0.2], [0.6, 0.1], [-0.4, 0.3]])
-    res = rbo.minimize(
+    res = roll(
         _bowl_with_hole(np, 1), x0, jac=True, vectorized=True, radius=0.1, lr=0.2, max_halvings=3
     )
     assert res.status[1] == rbo.Status.NONFINITE
@@ -140,7 +139,7 @@ def test_reads_back_nothing_to_fail_a_row_on_a_device() -> None:
     dev = strict.Device("device1")
     x0 = np.array([[0.3, 0.2], [0.6, 0.1]])
     res = backends.to_host(
-        rbo.minimize(
+        roll(
             _bowl_with_hole(strict, 1, dev),
             strict.asarray(x0, device=dev),
             jac=True,
@@ -159,10 +158,10 @@ def test_reads_back_nothing_to_fail_a_row_on_a_device() -> None:
 def test_budgets_stop_the_running_rows() -> None:
     x0 = _starts(4, 3)
     x0[0] = 0.0
-    res = rbo.minimize(rastrigin.value_and_grad, x0, vectorized=True, **(RUN | {"maxiter": 5}))
+    res = roll(rastrigin.value_and_grad, x0, vectorized=True, **(RUN | {"maxiter": 5}))
     assert res.status.tolist() == [rbo.Status.GTOL] + [rbo.Status.MAXITER] * 3
     assert res.nit.tolist() == [0, 5, 5, 5]
-    res = rbo.minimize(rastrigin.value_and_grad, x0, vectorized=True, maxfev=30, **RUN)
+    res = roll(rastrigin.value_and_grad, x0, vectorized=True, maxfev=30, **RUN)
     assert res.status.tolist() == [rbo.Status.GTOL] + [rbo.Status.MAXFEV] * 3
     assert res.nfev <= 30  # calls of fun on the whole batch, never beyond maxfev
 
@@ -175,9 +174,7 @@ def test_callback_sees_every_row_and_can_stop_the_batch() -> None:
         if intermediate_result.nit == 3:
             raise StopIteration
 
-    res = rbo.minimize(
-        rastrigin.value_and_grad, _starts(4, 2), vectorized=True, callback=callback, **RUN
-    )
+    res = roll(rastrigin.value_and_grad, _starts(4, 2), vectorized=True, callback=callback, **RUN)
     assert seen == [(4,)] * 3
     assert res.status.tolist() == [rbo.Status.CALLBACK] * 4
     assert res.nit.tolist() == [3] * 4
@@ -193,7 +190,7 @@ def test_an_exception_carries_every_rows_best_point() -> None:
         return rastrigin.value_and_grad(x)
 
     with pytest.raises(RuntimeError, match="disk full") as info:
-        rbo.minimize(fg, _starts(3, 2), vectorized=True, **RUN)
+        roll(fg, _starts(3, 2), vectorized=True, **RUN)
     partial = info.value.rbo_result
     assert partial.x.shape == (3, 2)
     assert partial.status.tolist() == [rbo.Status.ERROR] * 3
@@ -203,12 +200,12 @@ def test_an_exception_carries_every_rows_best_point() -> None:
 
 def test_vectorized_needs_a_matrix_of_starts() -> None:
     with pytest.raises(ValueError, match=r"x0 must have shape \(m, n\)"):
-        rbo.minimize(rastrigin.value_and_grad, np.ones(3), jac=True, vectorized=True)
+        roll(rastrigin.value_and_grad, np.ones(3), jac=True, vectorized=True)
 
 
 def test_vectorized_fun_must_return_one_value_per_row() -> None:
     with pytest.raises(ValueError, match=r"fun must return shape \(4,\)"):
-        rbo.minimize(lambda x: rastrigin(x)[:2], np.ones((4, 3)), vectorized=True)
+        roll(lambda x: rastrigin(x)[:2], np.ones((4, 3)), vectorized=True)
 
 
 @pytest.mark.parametrize(
@@ -233,7 +230,7 @@ def test_a_diverging_projection_fails_its_row_where_it_stood(device: str | None)
     x0 = np.stack([np.linspace(-4.5, 4.0, 10), np.full(10, 1e-3)])
     start = x0 if device is None else strict.asarray(x0, device=strict.Device(device))
     res = backends.to_host(
-        rbo.minimize(
+        roll(
             rastrigin.value_and_grad,
             start,
             jac=True,

@@ -132,18 +132,20 @@ def test_the_box_minimum_on_a_face_is_found(method: str) -> None:
     fun, jac = _bowl(Backend("numpy", rbo.backends.get("numpy").namespace()), calls)
     res = rbo.minimize(fun, np.zeros(2), jac=jac, method=method, bounds=BOX, maxiter=2000)
     assert res.success, res.message
-    np.testing.assert_allclose(res.x, [1.0, 0.5], atol=1e-3 if method != "sgd" else 1e-8)
+    np.testing.assert_allclose(res.x, [1.0, 0.5], atol=1e-3 if method != "sgd" else 1e-6)
     assert res.x[0] == 1.0  # on the face exactly
     assert res.fun == float(fun(res.x))
 
 
-def test_sgd_stops_on_the_face_once_it_no_longer_moves() -> None:
+def test_sgd_on_the_face_succeeds_once_the_projected_gradient_vanishes() -> None:
     calls: list[Any] = []
     fun, jac = _bowl(Backend("numpy", rbo.backends.get("numpy").namespace()), calls)
-    # lr = 1/2 reaches the bowl's minimum in one step, the box's by clipping it.
+    # lr = 1/2 reaches the bowl's minimum in one step, the box's by clipping it. The
+    # gradient there does not vanish, but it only pushes against the face: stationary.
     res = rbo.minimize(fun, np.zeros(2), jac=jac, method="sgd", bounds=BOX, lr=0.5)
-    assert res.status == rbo.Status.XTOL  # the gradient never vanishes on the face
-    assert res.nit == 2
+    assert np.linalg.norm(jac(res.x)) > 1.0
+    assert res.status == rbo.Status.GTOL and res.success
+    assert res.nit == 1
     assert res.x.tolist() == [1.0, 0.5]
 
 
@@ -206,4 +208,4 @@ def test_multistart_keeps_the_runs_of_a_bounded_method_in_its_box() -> None:
     res = rbo.multistart(fun, BOX, 4, jac=jac, method="sgd", rng=0, maxiter=200)
     points = np.array([x.tolist() for x in calls])
     assert points.min() >= -1.0 and points.max() <= 1.0
-    np.testing.assert_allclose(res.x, [1.0, 0.5], atol=1e-8)
+    np.testing.assert_allclose(res.x, [1.0, 0.5], atol=1e-6)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import roll
 
 import rbo
 from tests.conftest import Backend
@@ -49,7 +50,7 @@ class Recorder:
 
     def minimize(self, x0: Any, **kwargs: Any) -> Any:
         jac = self.jac if self.mode == "callable" else self.mode
-        return rbo.minimize(self.fun, x0, jac=jac, **kwargs)
+        return roll(self.fun, x0, jac=jac, **kwargs)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -127,7 +128,7 @@ def test_a_better_trial_point_than_every_contact_point_is_returned() -> None:
         return 2.0 * x
 
     contacts: list[float] = []
-    res = rbo.minimize(
+    res = roll(
         fun,
         xp.asarray([1.0]),
         jac=jac,

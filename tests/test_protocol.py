@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 import array_api_strict as strict
 import numpy as np
 import pytest
+from conftest import roll
 
 import rbo
 from rbo._arrays import Array, codes
@@ -39,9 +40,9 @@ def _bowl_jac(x: Any) -> Any:
 def test_batched_baseline_rows_equal_separate_runs(method: str, options: dict[str, Any]) -> None:
     x0 = np.array([[1.0, -2.0, 0.5], [0.1, 0.2, -0.3], [3.0, 0.0, 1.0]])
     kw = {"jac": _bowl_jac, "method": method, "maxiter": 25, **options}
-    batch = rbo.minimize(_bowl, x0, vectorized=True, **kw)
+    batch = roll(_bowl, x0, vectorized=True, **kw)
     for i, row in enumerate(x0):
-        alone = rbo.minimize(_bowl, row, **kw)
+        alone = roll(_bowl, row, **kw)
         np.testing.assert_allclose(batch.x[i], alone.x, rtol=1e-12, atol=1e-15)
         assert float(batch.fun[i]) == pytest.approx(alone.fun, rel=1e-12, abs=1e-300)
         assert int(batch.nit[i]) == alone.nit
@@ -98,9 +99,7 @@ def test_a_new_solver_runs_in_the_loop_with_its_own_result_fields() -> None:
     def callback(intermediate_result: Any) -> None:
         seen.append(intermediate_result)
 
-    res = rbo.minimize(
-        _bowl, np.array([1.0, 1.0]), jac=_bowl_jac, method=_PlainGD(), callback=callback
-    )
+    res = roll(_bowl, np.array([1.0, 1.0]), jac=_bowl_jac, method=_PlainGD(), callback=callback)
     assert res.success and res.status == 0
     assert res.steps_made == res.nit
     assert seen and seen[0].last_lr == 0.1 and "steps_made" not in seen[0]
@@ -122,12 +121,12 @@ def test_rbo_result_and_intermediate_fields_are_kept() -> None:
     def callback(intermediate_result: Any) -> None:
         seen.append(intermediate_result)
 
-    res = rbo.minimize(_bowl, np.array([1.0, 1.0]), jac=_bowl_jac, callback=callback)
+    res = roll(_bowl, np.array([1.0, 1.0]), jac=_bowl_jac, callback=callback)
     assert isinstance(res.proj_residual, float)
     ir = seen[0]
     assert {"center", "radius", "lr", "proj_residual"} <= set(ir)
     assert isinstance(ir.proj_residual, float)
-    batch = rbo.minimize(_bowl, np.ones((2, 2)), jac=_bowl_jac, vectorized=True)
+    batch = roll(_bowl, np.ones((2, 2)), jac=_bowl_jac, vectorized=True)
     assert batch.proj_residual.shape == (2,)
 
 
@@ -145,8 +144,8 @@ def _cliff(x: Any) -> tuple[Any, Any]:
 def test_nan_retry_is_the_same_on_the_host_and_on_a_device() -> None:
     kw = {"jac": True, "radius": 0.5, "lr": 3.0, "proj_maxiter": 2, "maxiter": 15, "patience": None}
     start = np.array([1.0, 0.3])
-    host = rbo.minimize(_cliff, strict.asarray(start), **kw)
-    device = rbo.minimize(_cliff, strict.asarray(start, device=strict.Device("device1")), **kw)
+    host = roll(_cliff, strict.asarray(start), **kw)
+    device = roll(_cliff, strict.asarray(start, device=strict.Device("device1")), **kw)
     # A row that stays put to retry has not converged: no XTOL at its zero step.
     assert host.status == device.status == rbo.Status.MAXITER
     # (nfev differs: a projection on a device reads its flags only every few iterations)
@@ -168,7 +167,7 @@ def test_exception_during_the_start_carries_the_start_as_result() -> None:
 
     x0 = np.array([1.0, 2.0])
     with pytest.raises(RuntimeError, match="simulator crashed") as info:
-        rbo.minimize(fun, x0)
+        roll(fun, x0)
     res = info.value.rbo_result
     assert res.status == 7 and not res.success
     assert "simulator crashed" in res.message
@@ -182,14 +181,14 @@ def test_exception_during_a_batched_start_carries_every_start() -> None:
 
     x0 = np.ones((3, 2))
     with pytest.raises(ValueError, match="no") as info:
-        rbo.minimize(fun, x0, vectorized=True)
+        roll(fun, x0, vectorized=True)
     res = info.value.rbo_result
     assert res.status.tolist() == [7, 7, 7]
     np.testing.assert_array_equal(res.x, x0)
 
 
 def test_nan_gradient_message_names_the_gradient() -> None:
-    res = rbo.minimize(lambda x: x @ x, np.ones(2), jac=lambda x: np.full(2, np.nan))
+    res = roll(lambda x: x @ x, np.ones(2), jac=lambda x: np.full(2, np.nan))
     assert res.status == rbo.Status.NONFINITE
     assert res.message.startswith(rbo.Status.NONFINITE.message)
     assert "gradient" in res.message
@@ -199,13 +198,13 @@ def test_nan_value_message_names_the_value() -> None:
     def fun(x: Any) -> float:
         return float(x @ x) if np.array_equal(x, np.ones(2)) else float("nan")
 
-    res = rbo.minimize(fun, np.ones(2), jac=lambda x: 2 * x)
+    res = roll(fun, np.ones(2), jac=lambda x: 2 * x)
     assert res.status == rbo.Status.NONFINITE
     assert "value" in res.message and "gradient" not in res.message
 
 
 def test_baseline_nan_gradient_message_names_the_gradient() -> None:
-    res = rbo.minimize(lambda x: x @ x, np.ones(2), jac=lambda x: np.full(2, np.nan), method="sgd")
+    res = roll(lambda x: x @ x, np.ones(2), jac=lambda x: np.full(2, np.nan), method="sgd")
     assert res.status == rbo.Status.NONFINITE and "gradient" in res.message
 
 
@@ -219,7 +218,7 @@ def test_overflow_inside_rbo_warns_nothing(projection: str, n: int) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        res = rbo.minimize(fg, np.ones(n), jac=True, maxiter=12, projection=projection)
+        res = roll(fg, np.ones(n), jac=True, maxiter=12, projection=projection)
     assert res.fun == pytest.approx(1e200 * (1.0 + n))
     assert "NaN or inf" in res.message or res.status in (1, 3, 4, 6)
 
@@ -232,6 +231,6 @@ def test_overflow_inside_the_baselines_warns_nothing(method: str) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        res = rbo.minimize(fg, np.ones(3), jac=True, maxiter=5, method=method)
+        res = roll(fg, np.ones(3), jac=True, maxiter=5, method=method)
     assert res.status == rbo.Status.NONFINITE and "value" in res.message
     assert res.fun == pytest.approx(4e200)  # the start, still the best point

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import Backend
+from conftest import Backend, roll
 
 import rbo
 from rbo._geometry import descended_center
@@ -106,9 +106,9 @@ def _sharp_beside_broad(depth: float = 0.3, width: float = 0.02, centre: float =
 
 def test_small_ball_settles_in_sharp_well() -> None:
     fg, sigma, _ = _sharp_beside_broad()
-    res = rbo.minimize(fg, [0.005], jac=True, radius=0.1 / sigma, lr=1e-3, maxiter=2000)
+    res = roll(fg, [0.005], jac=True, radius=0.1 / sigma, lr=1e-3, maxiter=2000)
     # The sharp well's bottom, shifted by the broad well's slope.
-    bottom = rbo.minimize(fg, [0.0], jac=True, radius=1e-12, lr=1e-3, gtol=1e-12).x
+    bottom = roll(fg, [0.0], jac=True, radius=1e-12, lr=1e-3, gtol=1e-12).x
     assert res.success
     assert abs(float(res.x_last[0] - bottom[0])) < 1e-5
 
@@ -117,7 +117,7 @@ def test_small_ball_settles_in_sharp_well() -> None:
 def test_ball_wider_than_sharp_well_never_settles_in_it(factor: float) -> None:
     fg, sigma, _width = _sharp_beside_broad()
     bottom = 0.0008  # within 1e-5 of the well's minimiser (see the test above)
-    res = rbo.minimize(
+    res = roll(
         fg,
         [0.005],
         jac=True,
@@ -137,9 +137,7 @@ def test_ball_wider_than_sharp_well_never_settles_in_it(factor: float) -> None:
 
 def test_ball_much_wider_than_sharp_well_leaves_it() -> None:
     fg, sigma, width = _sharp_beside_broad()
-    res = rbo.minimize(
-        fg, [0.005], jac=True, radius=375 / sigma, lr=5e-3, maxiter=400, patience=None
-    )
+    res = roll(fg, [0.005], jac=True, radius=375 / sigma, lr=5e-3, maxiter=400, patience=None)
     assert abs(float(res.x_last[0])) > 3 * width
 
 
@@ -194,7 +192,7 @@ def test_gauss_newton_projection_beats_fixed_step_gd_per_evaluation(name, x0, ra
 def test_diverging_gd_projection_is_reported() -> None:
     # The reference settings on Rastrigin (radius 1, h = 1e-3) violate h (1 + |g|^2) < 2.
     x0 = np.linspace(-4.5, 4.0, 10)
-    res = rbo.minimize(
+    res = roll(
         rastrigin, x0, jac=rastrigin.jac, radius=1.0, lr=1e-3, projection="gd", proj_step=1e-3
     )
     assert res.status == rbo.Status.PROJECTION_FAILED

@@ -41,6 +41,7 @@ import numpy as np
 import pytest
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
+from conftest import roll
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 from scipy.optimize import OptimizeResult
@@ -476,7 +477,7 @@ def _call(case: dict[str, Any], recorder: Recorder, x0: Any, **extra: Any) -> Op
         **extra,
     }
     with _alarm(), _warnings_of_known_failure():
-        return rbo.minimize(fun, x0, jac=jac, **kwargs)
+        return roll(fun, x0, jac=jac, **kwargs)
 
 
 def _finite_start(x0: Any) -> bool:
@@ -632,7 +633,7 @@ def test_a_bad_hyperparameter_raises_naming_it(case: dict[str, Any]) -> None:
     if name == "backend":
         errors = (TypeError, ValueError, ImportError)
     with _alarm(), pytest.raises(errors) as info:
-        rbo.minimize(recorder.fun, x0, **kwargs)
+        roll(recorder.fun, x0, **kwargs)
     shown = repr(value) if isinstance(value, str) else name
     assert name in str(info.value) or shown in str(info.value), str(info.value)
     assert recorder.nfun == 0, "fun was called before the arguments were checked"
@@ -664,7 +665,7 @@ def test_a_bad_start_raises_naming_x0(kind: str, backend: str) -> None:
         x0 = _BAD_STARTS[kind](WHERES[backend])
     with _alarm():
         with pytest.raises((TypeError, ValueError)) as info:
-            rbo.minimize(recorder.fun, x0, jac=recorder.jac, maxiter=2)
+            roll(recorder.fun, x0, jac=recorder.jac, maxiter=2)
     assert "x0" in str(info.value), str(info.value)
     assert recorder.nfun == 0
 
@@ -812,14 +813,14 @@ def test_multistart_bad_rng_raises_naming_it(seed: Any) -> None:
 @pytest.mark.parametrize("method", ["sgd", "sam", "entropy-sgd"])
 def test_vectorized_baseline_runs_return_a_value_per_row(method: str) -> None:
     q = rbo.problems.quadratic
-    res = rbo.minimize(q, np.ones((3, 2)), jac=q.jac, method=method, vectorized=True, maxiter=3)
+    res = roll(q, np.ones((3, 2)), jac=q.jac, method=method, vectorized=True, maxiter=3)
     assert res.fun.shape == (3,)
 
 
 def test_an_error_in_the_first_gradient_carries_rbo_result() -> None:
     recorder = Recorder(_quadratic(1.0), raise_at=2)
     with pytest.raises(Boom) as info:
-        rbo.minimize(recorder.fun, np.ones(2), maxiter=3)  # call 2: the first difference
+        roll(recorder.fun, np.ones(2), maxiter=3)  # call 2: the first difference
     assert math.isfinite(info.value.rbo_result.fun)  # type: ignore[attr-defined]
 
 
@@ -838,9 +839,7 @@ def test_no_runtime_warning_escapes_from_rbo(method: str, dtype: Any, x0: list[f
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         recorder = Recorder(rosenbrock.value_and_grad)  # silences the objective's own
-        rbo.minimize(
-            recorder.fun, np.asarray(x0, dtype=dtype), jac=recorder.jac, method=method, maxiter=4
-        )
+        roll(recorder.fun, np.asarray(x0, dtype=dtype), jac=recorder.jac, method=method, maxiter=4)
 
 
 def test_to_host_takes_torch_bfloat16() -> None:

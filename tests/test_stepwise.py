@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import Backend, assert_array_like
+from conftest import Backend, assert_array_like, roll
 
 import rbo
 from rbo.problems import quadratic, rastrigin
@@ -14,7 +14,7 @@ STEPS = 25
 
 
 def _minimize_path(method: str, **options):
-    res = rbo.minimize(
+    res = roll(
         rastrigin,
         np.array(X0),
         jac=rastrigin.jac,
