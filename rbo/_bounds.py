@@ -155,12 +155,12 @@ def with_bounds(solver: Any, lower: Array, upper: Array, /) -> Any:
     """``solver`` configured to keep every point it evaluates in the box.
 
     A method takes bounds through its ``lower`` and ``upper`` fields; one without them
-    (for now, RBO) is refused.
+    (a user's own solver) is refused.
     """
     if not supports_bounds(solver):
         raise NotImplementedError(
-            f"bounds are not supported by {type(solver).__name__} yet (bounds for RBO are "
-            "coming); use method='sgd', 'sam' or 'entropy-sgd', or leave bounds out"
+            f"bounds are not supported by {type(solver).__name__}: a solver takes them "
+            "through lower and upper fields; configure its box yourself, or leave bounds out"
         )
     return dataclasses.replace(solver, lower=lower, upper=upper)
 

@@ -19,7 +19,7 @@ one evaluation); the best point it saw is scored. A run succeeds when that point
 the global basin (within the problem's basin radius of the minimiser), or, on problems with
 no meaningful basin (weierstrass, noisy_regression), when its value closes 99% of the
 typical gap to the minimum. Every method runs untuned, with its library's defaults (rbo:
-radius 1.0, lr 0.1).
+a local L-BFGS phase, then the ball in the problem's own units, then a polish).
 
 Writes to OUT: results.md (the tables), results.csv (one line per method and problem),
 runs.csv (one line per run) and success.png (success rate against evaluations; needs
@@ -86,10 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluations allowed to each method per start (default: 2000)",
     )
     demo.add_argument(
-        "--radius", type=_positive_float, default=1.0, help="rbo's ball radius (default: 1.0)"
+        "--radius",
+        type=_positive_float,
+        default=None,
+        help="rbo's ball radius (default: set in the problem's units)",
     )
     demo.add_argument(
-        "--lr", type=_positive_float, default=0.1, help="rbo's learning rate (default: 0.1)"
+        "--lr",
+        type=_positive_float,
+        default=None,
+        help="rbo's learning rate (default: set in the problem's units)",
     )
     demo.add_argument(
         "--png", default="rbo-demo.png", help="picture of the paths in 2-D (default: rbo-demo.png)"
@@ -177,8 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.seed,
             budget=args.budget,
             png=None if args.no_png else args.png,
-            radius=args.radius,
-            lr=args.lr,
+            **{k: v for k, v in (("radius", args.radius), ("lr", args.lr)) if v is not None},
         )
         return 0
     return _bench(args, list(sys.argv[1:] if argv is None else argv))

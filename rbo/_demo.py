@@ -51,7 +51,6 @@ def demo(
     p = problems.get(problem)
     if p.ndim is not None:
         n = p.ndim
-    options = {"radius": 1.0, "lr": 0.1, **options}
     methods = [method("rbo", **options), method("L-BFGS-B"), method("basinhopping")]
     runs = run_suite([problem], [n], methods, starts, budget, seed=seed)
     rows = []
@@ -70,7 +69,8 @@ def demo(
     tgt = target(problem, n)
     print(f"{p.name}, n = {n}: {starts} random starts (seed {seed}), {budget} evaluations each")
     print(f"global minimum f* = {tgt.fmin:.6g}; success means {tgt.rule}")
-    print(f"rbo options: {options}; L-BFGS-B and basinhopping: scipy's defaults")
+    given = f"options {options}" if options else "its defaults"
+    print(f"rbo: {given}; L-BFGS-B and basinhopping: scipy's defaults")
     print()
     print(_text_table(rows))
     if png is not None:
@@ -124,7 +124,13 @@ def plot_paths(
     counted = Counted(p.value_and_grad, budget)
     try:
         res = minimize(
-            counted.value_and_grad, x0, jac=True, maxiter=budget, return_trajectory=True, **options
+            counted.value_and_grad,
+            x0,
+            jac=True,
+            maxiter=budget,
+            return_trajectory=True,
+            polish=False,  # the ball's own path, from the start
+            **options,
         )
     except BudgetExhausted as exc:
         res = exc.rbo_result  # type: ignore[attr-defined]

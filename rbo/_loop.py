@@ -303,8 +303,8 @@ def _honest(
     may have seen a lower point than the last one, which its tests judged. Where the last
     point met ``gtol`` and the lower one does not, the last point is returned if it is
     higher by no more than ``ftol`` (relative, floored at 1), else the lower one with
-    ``NOT_STATIONARY``. A row that came to rest (``XTOL``, ``STAGNATION``) at a point that
-    meets ``gtol`` is a ``GTOL``. In a box the gradient tested is the projected one.
+    ``NOT_STATIONARY``. A row that came to rest (``XTOL``, ``STAGNATION``, ``AT_REST``)
+    at a point that meets ``gtol`` is a ``GTOL``. In a box the gradient tested is the projected one.
     """
     xp, status = rows.xp, rows.status
     x, f, g = best
@@ -327,7 +327,11 @@ def _honest(
     g = select(last, state.g, g, xp=xp, host=rows.host)
     f = xp.where(last, state.f, f)
     status = xp.where(gtol & ~ok & ~last, codes(Status.NOT_STATIONARY, status), status)
-    at_rest = (status == int(Status.XTOL)) | (status == int(Status.STAGNATION))
+    at_rest = (
+        (status == int(Status.XTOL))
+        | (status == int(Status.STAGNATION))
+        | (status == int(Status.AT_REST))
+    )
     return x, f, g, xp.where(at_rest & ok, codes(Status.GTOL, status), status)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import warnings
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -18,13 +19,20 @@ from ._entropy_sgd import EntropySGD
 from ._lbfgs import LBFGS
 from ._loop import run
 from ._objective import Objective
-from ._polish import polish as polish_with_lbfgs
+from ._polish import roll_and_polish
 from ._rolling_ball import RBO
 from ._sam import SAM
 from ._sgd import SGD
 from ._solver import Solver
 from ._termination import Tolerances
-from ._validation import as_start, cast_floats, check_count, check_tolerance, widened
+from ._validation import (
+    as_start,
+    caller_level,
+    cast_floats,
+    check_count,
+    check_tolerance,
+    widened,
+)
 
 __all__ = ["METHODS", "make_solver", "minimize"]
 
@@ -103,7 +111,7 @@ def minimize(
     *,
     method: str | Solver[Any] = "rbo",
     bounds: Any = None,
-    maxiter: int = 1000,
+    maxiter: int | None = None,
     maxfev: int | None = None,
     tol: float | None = None,
     gtol: float | None = None,
@@ -115,6 +123,7 @@ def minimize(
     vectorized: bool = False,
     backend: str | backends.Backend | None = None,
     polish: bool = True,
+    scale: float | None = None,
     disp: bool = False,
     options: Mapping[str, Any] | None = None,
     **method_options: Any,
@@ -148,10 +157,12 @@ def minimize(
         Box bounds, one pair per coordinate (``None`` or ``inf`` for a free side); the
         same box holds for every row of a batch. The baselines (``"sgd"``, ``"sam"``,
         ``"entropy-sgd"``) clip every point they evaluate into the box; an ``x0``
-        outside is clipped with a ``UserWarning``. Not yet supported by ``"rbo"``
-        (NotImplementedError).
-    maxiter : int
-        Maximum number of steps.
+        outside is clipped with a ``UserWarning``; ``"rbo"`` and ``"lbfgs"`` keep every
+        point they evaluate in it (the ball rolls on the part of the graph over the box).
+    maxiter : int, optional
+        Maximum number of steps (of all phases, with ``polish``). Default: 15000 for
+        ``"lbfgs"`` and for ``"rbo"`` with ``polish=True`` (scipy's L-BFGS-B default), 1000
+        for the others.
     maxfev : int, optional
         Maximum number of calls of ``fun``, never exceeded: an evaluation that would
         exceed it (a finite-difference gradient needs ``n + 1`` or ``2n + 1`` calls) is
@@ -179,13 +190,24 @@ def minimize(
         Also return every contact point (and, for RBO, every centre) in
         ``res.trajectory``.
     polish : bool
-        With ``method="rbo"`` (default True), end with an L-BFGS phase (:class:`rbo.LBFGS`)
-        from the best point the ball found, within the same ``maxfev``, bounds and
+        With ``method="rbo"`` (default True): a local L-BFGS phase (:class:`rbo.LBFGS`)
+        from ``x0`` first, then the ball rolls from its minimum, and an L-BFGS polish from
+        the best point found ends each roll (the ball rolls again from a polished point
+        lower than the last), all within the same ``maxfev``, ``maxiter``, bounds and
         tolerances, so that the run ends at a stationary point of ``f`` itself (a ball
-        rests where ``f`` ironed at its radius is flat, not where ``f`` is). The result's
-        ``roll`` and ``polish`` say what each phase did (``nit``, ``nfev``, ``status``,
-        ``message``); ``status`` and ``success`` are the polish's. Not polished: a roll
-        stopped by the callback or the budget. Ignored by the other methods.
+        rests where ``f`` ironed at its radius is flat, not where ``f`` is). A radius,
+        ``lr`` or ``fscale`` not given is set in the problem's units (see ``scale``). The
+        result's ``local``, ``roll`` and ``polish`` say what each phase did (``nit``,
+        ``nfev``, ``status``, ``message``; ``roll.proj_capped`` counts the projections
+        that ended at ``proj_maxiter``), and ``radius``, ``lr``, ``fscale`` the ball's
+        units; ``status`` and ``success`` are those of the last phase. False: the ball
+        alone, with the given (or :class:`rbo.RBO`'s) settings. Ignored by the other
+        methods.
+    scale : float, optional
+        With ``polish=True`` and ``method="rbo"``: the length, in the units of ``x``, that
+        the ball's radius is measured in (``radius = 0.3 * scale`` unless given). Default:
+        the median width of ``bounds``, else the largest of ``|x0|``, ``|x_loc|`` and
+        ``|x_loc - x0|`` (max-norms; ``x_loc`` the local phase's minimum), else 1.
     vectorized : bool
         Run the ``m`` rows of ``x0`` as ``m`` independent problems at once: ``fun`` maps
         ``(m, n)`` to ``(m,)`` and ``jac`` ``(m, n)`` to ``(m, n)``. Every norm and test
@@ -252,6 +274,9 @@ def minimize(
     array_namespace(x0)
     if not isinstance(args, tuple):
         args = (args,)
+    if maxiter is None:
+        name = method.lower() if isinstance(method, str) else ""
+        maxiter = 15000 if name == "lbfgs" or (name == "rbo" and polish) else 1000
     maxiter = check_count("maxiter", maxiter)
     maxfev = check_count("maxfev", maxfev, minimum=1, allow_none=True)
     patience = check_count("patience", patience, minimum=1, allow_none=True)
@@ -269,6 +294,10 @@ def minimize(
     solver = make_solver(method, method_options)
     if not isinstance(polish, bool):
         raise TypeError(f"polish must be True or False; got {polish!r}")
+    if scale is not None:
+        scale = check_tolerance("scale", scale)
+        if scale == 0:
+            raise ValueError("scale must be > 0 (a length in the units of x)")
     x0, narrow = widened(x0)
     lower = upper = None
     if bounds is not None:
@@ -277,30 +306,40 @@ def minimize(
         x0 = into_box(x0, lower, upper)
     objective = Objective(fun, jac, args, x0, call_dtype=narrow)
     try:
-        res = run(
-            solver,
-            objective,
-            x0,
-            tolerances,
-            backend=where,
-            batched=vectorized,
-            maxiter=maxiter,
-            maxfev=maxfev,
-            callback=callback,
-            return_trajectory=return_trajectory,
-        )
         if polish and isinstance(solver, RBO):
-            res = polish_with_lbfgs(
-                res,
+            given = set(method_options) if isinstance(method, str) else _all_fields(solver)
+            if patience != _PATIENCE:
+                given.add("patience")
+            if xtol is not None or tol is not None:
+                given.add("xtol")
+            res = roll_and_polish(
+                solver,
+                given,
                 objective,
+                x0,
                 tolerances,
                 lower=lower,
                 upper=upper,
+                scale=scale,
                 backend=where,
                 batched=vectorized,
                 maxiter=maxiter,
                 maxfev=maxfev,
                 callback=callback,
+                return_trajectory=return_trajectory,
+            )
+        else:
+            res = run(
+                solver,
+                objective,
+                x0,
+                tolerances,
+                backend=where,
+                batched=vectorized,
+                maxiter=maxiter,
+                maxfev=maxfev,
+                callback=callback,
+                return_trajectory=return_trajectory,
             )
     except BaseException as exc:
         if narrow is not None and hasattr(exc, "rbo_result"):
@@ -308,11 +347,44 @@ def minimize(
         raise
     if narrow is not None:
         res = cast_floats(res, x0.dtype, narrow)
+    if "local" in res:  # the ball in the problem's units: its settings are rbo's own
+        _warn_if_capped(res.get("roll"), where)
     res.backend = where.name
     res.device = str(device_of(res.x))
     if disp:
         _report(res, batched=vectorized)
     return res
+
+
+_PATIENCE = 100  # minimize's default patience
+_CAPPED = 0.5  # warn when more of the ball's steps than this ended at proj_maxiter
+
+
+def _warn_if_capped(res: Any, where: backends.Backend) -> None:
+    """Warn when most of the ball's projections ended at ``proj_maxiter``: the steps are
+    then not the ball's (its contact point is not where the ball touches the graph)."""
+    if res is None or "proj_capped" not in res:
+        return
+    capped = max(float(v) for v in _flat(res.proj_capped, where))
+    steps = max(float(v) for v in _flat(res.nit, where))
+    if steps >= 5 and capped > _CAPPED * steps:
+        warnings.warn(
+            f"{capped / steps:.0%} of the ball's steps ended their projection at "
+            "proj_maxiter before it converged: the ball moves too fast for its landscape; "
+            "lower lr (or max_step), or raise proj_maxiter",
+            RuntimeWarning,
+            stacklevel=caller_level(),
+        )
+
+
+def _flat(v: Any, where: backends.Backend) -> list[float]:
+    if isinstance(v, int | float):
+        return [float(v)]
+    return [float(x) for x in where.to_host(v).reshape(-1).tolist()]
+
+
+def _all_fields(solver: Any) -> set[str]:
+    return {f.name for f in dataclasses.fields(solver)}
 
 
 # minimize's keyword-only parameters but ``options``: the names an ``options`` dict may

@@ -157,6 +157,7 @@ def multistart(
     starts = where.asarray(drawn, dtype=dtype)
     # Drawn after the starts, so that they do not change the starts.
     seeds = [int(s) for s in generator.integers(0, 2**62, size=n_starts)]
+    kwargs.setdefault("polish", False)  # each ball is the ball's own run
     if supports_bounds(kwargs.get("method", "rbo")):
         kwargs.setdefault("bounds", bounds)  # the runs stay in the box too
     if random_method and "seed" not in kwargs:

@@ -1,96 +1,277 @@
-"""The polish: an L-BFGS phase from the best point a rolling ball found.
+"""``method="rbo"`` with ``polish=True``: a local phase, then rolls of the ball, each
+ended by an L-BFGS polish.
 
 A ball of radius ``rho`` rests where the graph, ironed at its scale, is flat; that is not
 a stationary point of ``f`` itself (a contact point sits on the wrinkles' crests, and a
-minimum sharper than ``1/rho`` is never touched). The polish takes the roll's best point
-(per row of a batch) and runs :class:`~rbo.LBFGS` from it on the same objective, so that
-the budget (``maxfev`` counts both phases), the box and the best point kept by the
-objective carry over: its result is never worse than the roll's.
+minimum sharper than ``1/rho`` is never touched). So a run is:
+
+1. **local**: L-BFGS from ``x0`` to its minimum ``x_loc`` (what a local method from the
+   same start finds: rolling can only add to it);
+2. **units**: where the user gave no radius, learning rate or ``fscale``, they are set in
+   the problem's own units, a length ``L`` (``scale=``, else the box's median width, else
+   how far the start and ``x_loc`` lie from the origin and from each other) and a
+   vertical unit ``F = f(x0) - f(x_loc)``: ``radius = 0.3 L``, ``lr = radius``,
+   ``fscale = F / L`` (the ball rolls on a graph whose slopes are of order one);
+3. **roll**: the ball rolls from ``x_loc`` (its centre's step capped at the radius, see
+   :class:`~rbo.RBO`'s ``max_step``) until it comes to rest or finds no lower point for
+   ``ROLL_PATIENCE`` steps;
+4. **polish**: L-BFGS from the best point found so far. Where that lowered ``f`` below
+   the previous minimum, the ball rolls again from the new one (a hop), while budget
+   is left.
+
+Every phase runs on the same :class:`~rbo._objective.Objective`, so ``maxfev`` counts
+them all, the box holds in each, and the best point carries over (a phase's first point,
+already evaluated, is not paid for again). ``maxiter`` counts the steps of all phases.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import statistics
 from collections.abc import Callable
 from typing import Any
 
+from array_api_compat import array_namespace
 from scipy.optimize import OptimizeResult
 
 from ._lbfgs import LBFGS
 from ._loop import run
 from ._objective import Objective
+from ._rolling_ball import RBO
 from ._status import Status
 from ._termination import Tolerances
 from .backends import Backend
 
-__all__ = ["PHASE_FIELDS", "polish"]
+__all__ = ["PHASE_FIELDS", "PLAN", "Plan", "roll_and_polish"]
 
-#: What the result says of each phase (``res.roll``, ``res.polish``).
+#: What the result says of each phase (``res.local``, ``res.roll``, ``res.polish``).
 PHASE_FIELDS = ("nit", "nfev", "status", "message")
 
-# A roll that ended so is not polished: the user stopped it (the callback), or nothing
-# is left to spend (``maxfev`` and ``maxiter`` count both phases). Every other end is
-# polished from the best point.
-_FINAL = (int(Status.CALLBACK), int(Status.MAXFEV), int(Status.MAXITER))
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """The constants of the phases; see ``docs/choosing.md`` for the evidence."""
+
+    radius: float = 0.3  # radius, in units of the problem's length L
+    lr: float = 1.0  # learning rate, in units of the radius
+    max_step: float = 1.0  # the centre moves at most this many radii per step
+    rest: float = 1e-3  # at rest below this many radii per step
+    roll_patience: int = 20  # steps without a lower point that end a roll
+    max_hops: int = 2  # rolls at most without maxfev (with it, the budget ends them)
+    grow: float = 2.0  # a roll that found nothing lower is followed by one this much larger
+    max_growth: int = 4  # ... at most this many times in a row (then the rolls end)
+    roll_share: float = 1.0  # without maxfev, each roll may spend this many local phases
+    roll_floor: int = 20  # ... and at least this many evaluations
+    local_share: float = 0.25  # of maxfev, the most the local phase may spend
 
 
-def polish(
-    roll: OptimizeResult,
+PLAN = Plan()
+
+# A phase that ended so ends the run: the user stopped it. (A phase cut by its share of
+# the budget does not: the run ends when the whole maxfev or maxiter is spent.)
+_FINAL = (int(Status.CALLBACK),)
+
+
+def roll_and_polish(
+    solver: RBO,
+    given: set[str],
     objective: Objective,
+    x0: Any,
     tolerances: Tolerances,
     *,
     lower: Any,
     upper: Any,
+    scale: float | None,
     backend: Backend,
     batched: bool,
     maxiter: int,
     maxfev: int | None,
     callback: Callable[..., Any] | None,
+    return_trajectory: bool,
+    plan: Plan | None = None,
 ) -> OptimizeResult:
-    """The result of polishing ``roll`` (the loop's result) with L-BFGS, both phases in it.
+    """Run the phases from ``x0``; ``given`` names the options of ``solver`` the user set
+    (the others are set in the problem's units)."""
+    plan = PLAN if plan is None else plan
+    # L-BFGS's phases run to gtol: its line search, not a step or patience test, says
+    # when no more progress can be made (unless the user asked for xtol).
+    local_tests = dataclasses.replace(
+        tolerances, patience=None, xtol=tolerances.xtol if "xtol" in given else 0.0
+    )
+    lbfgs = LBFGS(lower=lower, upper=upper)
 
-    ``nit`` and ``nfev`` of the result count both phases; ``status``, ``success`` and
-    ``message`` are the polish's (``success`` only where it met ``gtol``); ``roll`` and
-    ``polish`` hold each phase's own counts and status.
-    """
-    nfev_roll = objective.nfev
-    codes = _codes(roll.status, backend)
-    skip = all(c in _FINAL for c in codes)
-    remaining = None if maxfev is None else maxfev - nfev_roll
-    start = roll.x if objective.best_x is None else objective.best_x
-    steps = max(_codes(roll.nit, backend))  # of the row that made the most
-    if skip or steps >= maxiter or (remaining is not None and remaining < objective.cost(start)):
-        roll.roll = _phase(roll, nfev_roll)
-        roll.polish = None
-        return roll
-    # The polish's stopping tests are the user's, but patience: L-BFGS's own steps show
-    # when it is done, and a patience counted in its iterations would cut it early.
-    tests = Tolerances(
-        gtol=tolerances.gtol, xtol=tolerances.xtol, ftol=tolerances.ftol, patience=None
+    def phase(solver: Any, start: Any, tests: Tolerances, cap: int | None, **kw: Any) -> Any:
+        steps = _steps_left(maxiter, done)
+        if objective.best_x is not None and start is objective.best_x:
+            assert objective.best_f is not None and objective.best_g is not None
+            objective.replay = (start, objective.best_f, objective.best_g)
+        return run(
+            solver,
+            objective,
+            start,
+            tests,
+            backend=backend,
+            batched=batched,
+            maxiter=steps,
+            maxfev=cap,
+            callback=callback,
+            return_trajectory=kw.get("trajectory", False),
+        )
+
+    done = 0
+    cap = None if maxfev is None else max(int(maxfev * plan.local_share), objective.cost(x0))
+    local = phase(lbfgs, x0, local_tests, cap)
+    done += _most(local.nit, backend)
+    nit = local.nit  # per row
+    phases = {"local": _phase(local, objective.nfev)}
+    res = local
+    if _ends(local, backend) or done >= maxiter or _spent(objective, maxfev, x0):
+        return _finish(res, phases, nit, None, backend)
+
+    assert objective.first_f is not None and objective.best_x is not None
+    ball = _in_units(solver, given, x0, objective, lower, upper, scale, backend, plan)
+    # A ball is not meant to be stationary (the polish is): it rolls until it rests, or
+    # finds nothing lower for a while.
+    roll_tests = dataclasses.replace(
+        tolerances,
+        gtol=0.0,
+        xtol=0.0,
+        patience=tolerances.patience if "patience" in given else plan.roll_patience,
     )
-    solver = LBFGS(lower=lower, upper=upper)
-    if objective.best_f is not None and objective.best_g is not None:
-        objective.replay = (start, objective.best_f, objective.best_g)
-    res = run(
-        solver,
-        objective,
-        start,
-        tests,
-        backend=backend,
-        batched=batched,
-        maxiter=maxiter - steps,
-        maxfev=maxfev,
-        callback=callback,
-        return_trajectory=False,
-    )
-    res.roll = _phase(roll, nfev_roll)
-    res.polish = _phase(res, objective.nfev - nfev_roll)
-    res.nit = roll.nit + res.nit
-    res.x_last = roll.x_last
-    res.fun_last = roll.fun_last
-    for field in ("proj_residual", "trajectory"):
-        if field in roll:
-            res[field] = roll[field]
-    return res
+    rolls: list[Any] = []
+    polishes: list[Any] = []
+    previous = _best_value(objective, backend)
+    trajectory = None
+    grown = 0  # times in a row the ball grew
+    for hop in range(plan.max_hops if maxfev is None else maxiter):
+        # The roll leaves the polish as much as the local phase needed (a polish from a
+        # nearby point needs about as much; it takes what is left in any case).
+        reserve = phases["local"].nfev
+        if maxfev is None:
+            share = max(int(plan.roll_share * reserve), plan.roll_floor * objective.cost(x0))
+            cap = objective.nfev + share
+        else:
+            cap = max(maxfev - reserve, objective.nfev + 1)
+        before = objective.nfev
+        roll = phase(ball, objective.best_x, roll_tests, cap, trajectory=return_trajectory)
+        done += _most(roll.nit, backend)
+        nit = nit + roll.nit
+        rolls.append(_phase(roll, objective.nfev - before))
+        rolls[-1].proj_capped = roll.get("proj_capped")
+        res = roll
+        if hop == 0 and return_trajectory:
+            trajectory = roll.trajectory  # the first roll's path: the ball's own
+        if _ends(roll, backend):
+            break
+        if done >= maxiter or _spent(objective, maxfev, x0):
+            break
+        before = objective.nfev
+        pol = phase(lbfgs, objective.best_x, local_tests, maxfev)
+        done += _most(pol.nit, backend)
+        nit = nit + pol.nit
+        polishes.append(_phase(pol, objective.nfev - before))
+        res = pol
+        if _ends(pol, backend) or done >= maxiter or _spent(objective, maxfev, x0):
+            break
+        now = _best_value(objective, backend)
+        if now < previous - tolerances.ftol * max(1.0, abs(previous)):
+            previous, grown = now, 0  # a lower basin: the ball rolls on from its minimum
+        elif "radius" in given or plan.grow == 1.0 or grown >= plan.max_growth:
+            break  # from the same point the same ball finds the same: nothing to gain
+        else:  # nothing lower within this ball's reach: a larger one reaches further
+            grown += 1
+            ball = dataclasses.replace(
+                ball,
+                radius=ball.radius * plan.grow,
+                lr=ball.lr * plan.grow if "lr" not in given else ball.lr,
+            )
+    phases["roll"] = _merged(rolls, backend)
+    phases["polish"] = _merged(polishes, backend) if polishes else None
+    if trajectory is not None:
+        res.trajectory = trajectory
+    return _finish(res, phases, nit, ball, backend)
+
+
+def _in_units(
+    solver: RBO,
+    given: set[str],
+    x0: Any,
+    objective: Objective,
+    lower: Any,
+    upper: Any,
+    scale: float | None,
+    backend: Backend,
+    plan: Plan,
+) -> RBO:
+    """``solver`` with what the user did not set put in the problem's units."""
+    xloc = objective.best_x
+    assert xloc is not None and objective.first_f is not None and objective.best_f is not None
+    length = _length(x0, xloc, lower, upper, scale, backend)
+    f0 = _values(objective.first_f, backend)
+    fl = _values(objective.best_f, backend)
+    drops = [a - b for a, b in zip(f0, fl, strict=True) if math.isfinite(a - b) and a > b]
+    if drops:
+        height = statistics.median(drops)
+    else:  # the start was the minimum: the value itself, or 1
+        finite = [abs(v) for v in fl if math.isfinite(v) and v != 0]
+        height = statistics.median(finite) if finite else 1.0
+    auto: dict[str, Any] = {}
+    radius = plan.radius * length
+    if "radius" not in given:
+        auto["radius"] = radius
+    if "lr" not in given:
+        auto["lr"] = plan.lr * (auto.get("radius", radius))
+    if "fscale" not in given:
+        auto["fscale"] = height / length
+    if "max_step" not in given:
+        auto["max_step"] = plan.max_step
+    if "rest" not in given:
+        auto["rest"] = plan.rest
+    return dataclasses.replace(solver, **auto)
+
+
+def _length(
+    x0: Any, xloc: Any, lower: Any, upper: Any, scale: float | None, backend: Backend
+) -> float:
+    """The problem's length: ``scale``, else the box's median width, else the largest of
+    ``|x0|``, ``|x_loc|`` and ``|x_loc - x0|`` (max-norms, median over rows), else 1."""
+    if scale is not None:
+        return float(scale)
+    if lower is not None and upper is not None:
+        widths = [w for w in _values(upper - lower, backend) if math.isfinite(w) and w > 0]
+        if widths:
+            return statistics.median(widths)
+    xp = array_namespace(x0)
+    with backend.quiet():
+        spans = [xp.max(xp.abs(a), axis=-1) for a in (x0, xloc, xloc - x0)]
+    per_row = [max(v) for v in zip(*(_values(s, backend) for s in spans), strict=True)]
+    finite = [v for v in per_row if math.isfinite(v) and v > 0]
+    return statistics.median(finite) if finite else 1.0
+
+
+def _values(a: Any, backend: Backend) -> list[float]:
+    return [float(v) for v in backend.to_host(a).reshape(-1).tolist()]
+
+
+def _best_value(objective: Objective, backend: Backend) -> float:
+    """The best value so far (the lowest over rows)."""
+    assert objective.best_f is not None
+    finite = [v for v in _values(objective.best_f, backend) if math.isfinite(v)]
+    return min(finite) if finite else math.inf
+
+
+def _steps_left(maxiter: int, done: int) -> int:
+    return max(maxiter - done, 0)
+
+
+def _spent(objective: Objective, maxfev: int | None, x: Any) -> bool:
+    return maxfev is not None and maxfev - objective.nfev < objective.cost(x)
+
+
+def _ends(res: OptimizeResult, backend: Backend) -> bool:
+    """Whether the user's callback stopped the phase."""
+    return any(c in _FINAL for c in _codes(res.status, backend))
 
 
 def _codes(status: Any, backend: Backend) -> list[int]:
@@ -99,8 +280,47 @@ def _codes(status: Any, backend: Backend) -> list[int]:
     return [int(c) for c in backend.to_host(status).reshape(-1).tolist()]
 
 
+def _most(nit: Any, backend: Backend) -> int:
+    """Steps of the row that made the most."""
+    if isinstance(nit, int | float):
+        return int(nit)
+    return max(_codes(nit, backend))
+
+
 def _phase(res: OptimizeResult, nfev: int) -> OptimizeResult:
     """One phase's own counts and status."""
     out = OptimizeResult({k: res[k] for k in PHASE_FIELDS if k in res})
     out.nfev = nfev
     return out
+
+
+def _merged(phases: list[OptimizeResult], backend: Backend) -> OptimizeResult:
+    """Several runs of one phase: their counts added (steps and capped projections of
+    the row that made the most), the last one's status."""
+    out = OptimizeResult(phases[-1])
+    out.nit = sum(_most(p.nit, backend) for p in phases)
+    out.nfev = sum(p.nfev for p in phases)
+    out.runs = len(phases)
+    capped = [p.get("proj_capped") for p in phases if p.get("proj_capped") is not None]
+    if capped:
+        out.proj_capped = sum(_most(c, backend) for c in capped)
+    return out
+
+
+def _finish(
+    res: OptimizeResult,
+    phases: dict[str, Any],
+    nit: Any,
+    ball: RBO | None,
+    backend: Backend,
+) -> OptimizeResult:
+    """The last phase's result with every phase's counts, and the units of the ball."""
+    res.local = phases["local"]
+    res.roll = phases.get("roll")
+    res.polish = phases.get("polish")
+    res.nit = nit
+    if ball is not None:
+        res.radius = float(ball.radius) if not callable(ball.radius) else ball.radius
+        res.lr = float(ball.lr) if not callable(ball.lr) else ball.lr
+        res.fscale = float(ball.fscale)
+    return res

@@ -90,6 +90,7 @@ def project(
     active: Array | None = None,
     xx: Array | None = None,
     backend: Backend | None = None,
+    box: tuple[Array, Array] | None = None,
 ) -> Projection:
     r"""Foot point of :math:`(c_x, c_y)` on the graph of ``fun``, warm-started at ``x``.
 
@@ -120,6 +121,9 @@ def project(
         Rows to project; the others are left as they are (their status reads CONVERGED).
     xx : array, optional
         :math:`\|x\|^2` per row, if known.
+    box : (lower, upper), optional
+        Keep every trial point in this box (clipped): the foot point is then sought on
+        the part of the graph over the box.
     backend : Backend, optional
         Whose kernels to use; default the backend of ``x``.
 
@@ -186,6 +190,8 @@ def project(
         with quiet():
             a, b = rule.coefficients(e, gg, gv, done, xp)
             zt = k.trial(z, g, cx, a, b)
+            if box is not None:  # the foot point on the part of the graph over the box
+                zt = xp.minimum(xp.maximum(zt, box[0]), box[1])
         ft, gt = fun(zt)
         iters += 1
         with quiet():

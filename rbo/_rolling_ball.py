@@ -56,6 +56,9 @@ class RBOState(NamedTuple):
     nonfinite : array
         Per row, what was first found NaN or inf (:func:`~rbo._status.nonfinite_details`
         codes: 0 nothing, 1 the value, 2 the gradient).
+    proj_capped : array
+        Per row, how many steps' projections ended at ``proj_maxiter`` before meeting
+        their tolerance.
     """
 
     x: Array
@@ -75,6 +78,7 @@ class RBOState(NamedTuple):
     xx: Array
     halvings: Array
     nonfinite: Array
+    proj_capped: Array
 
     @property
     def center(self) -> tuple[Array, Array]:
@@ -116,6 +120,18 @@ class RBO(SolverBase):
         Step size of ``projection="gd"``.
     max_halvings : int
         How often a step that meets NaN or inf is retried with half the learning rate.
+    max_step : float or None
+        Step control: the centre's descent moves at most ``max_step * radius`` in one step
+        (along the lifted gradient, in the coordinates ``(x, f / fscale)``); the learning
+        rate of a row is cut to fit. A rolling ball moves continuously: no gradient can
+        throw it away, and each projection starts near its answer. None: no cap.
+    rest : float
+        The ball is at rest, and the row stops with ``Status.AT_REST``, once its
+        centre moves less than ``rest * radius`` in a step (0: never).
+    lower, upper : array, optional
+        A box (arrays broadcasting against ``x``) that every contact point, and every
+        point the projection evaluates, stays in: the ball rolls on the part of the graph
+        over the box. Set by ``bounds=`` of :func:`rbo.minimize`.
     check_every : int
         On GPU arrays, how often loops read their flags back to the host.
 
@@ -139,6 +155,10 @@ class RBO(SolverBase):
     proj_rtol: float | None = None
     proj_step: float = 1e-2
     max_halvings: int = 8
+    max_step: float | None = None
+    rest: float = 0.0
+    lower: Any = None
+    upper: Any = None
     check_every: int = 4  # type: ignore[misc]
 
     masks_rows: ClassVar[bool] = True
@@ -150,6 +170,13 @@ class RBO(SolverBase):
             raise TypeError("fscale must be a positive number")
         check_positive("fscale", self.fscale)
         check_positive("proj_step", self.proj_step)
+        if self.max_step is not None:
+            if callable(self.max_step):
+                raise TypeError("max_step must be a positive number or None")
+            check_positive("max_step", self.max_step)
+        if callable(self.rest):
+            raise TypeError("rest must be a non-negative number")
+        check_positive("rest", self.rest, allow_zero=True)
         if self.proj_rtol is not None:
             check_positive("proj_rtol", self.proj_rtol, allow_zero=True)
         if self.projection not in PROJECTIONS:
@@ -188,6 +215,7 @@ class RBO(SolverBase):
             xx=xx,
             halvings=codes(0, f),
             nonfinite=codes(0, f),
+            proj_capped=codes(0, f),
         )
 
     def step(
@@ -219,6 +247,8 @@ class RBO(SolverBase):
             if maxiter is None:
                 maxiter = 20 if self.projection == "gauss-newton" else 10
             lr = lr0 * 0.5 ** xp.astype(state.halvings, fs.dtype)
+            if self.max_step is not None:  # |lr * (g, |g|^2)| <= max_step * radius
+                lr = xp.minimum(lr, self.max_step * radius / xp.sqrt(gg * (1.0 + gg)))
             # The descended center (rbo._geometry.descended_center), through the kernels.
             rho_s = radius / xp.sqrt(1.0 + gg)
             cx, cy = k.centre(x, gs, rho_s + lr), fs + rho_s - lr * gg
@@ -238,6 +268,7 @@ class RBO(SolverBase):
             active=active,
             xx=state.xx,
             backend=backend,
+            box=None if self.lower is None else (self.lower, self.upper),
         )
         with quiet():
             met_nan = p.status == int(ProjStatus.NONFINITE)
@@ -258,6 +289,14 @@ class RBO(SolverBase):
             g = select(stay, state.g, pg, xp=xp, host=host)
             gg_z = xp.where(stay, gg / (scale * scale), pgg)
             zz, dd = k.step_norms(z, x)
+            if self.rest > 0:
+                # At rest is the centre's (a ball resting on a ring above a minimum keeps
+                # its centre while its contact point slides round the ring).
+                ox, oy = center(x, fs, gs, radius)
+                nx, ny = center(z, f * scale, g * scale, radius)
+                dc = k.dot(nx - ox, nx - ox) + (ny - oy) * (ny - oy)
+                resting = ~stay & (dc <= (self.rest * radius) ** 2)
+                fail = xp.where(resting & (fail == RUNNING), codes(Status.AT_REST, fs), fail)
         return RBOState(
             x=z,
             f=f,
@@ -276,12 +315,15 @@ class RBO(SolverBase):
             xx=zz,
             halvings=halvings,
             nonfinite=xp.where(met_nan & (state.nonfinite == 0), p.nonfinite, state.nonfinite),
+            proj_capped=state.proj_capped
+            + xp.astype(p.status == int(ProjStatus.MAXITER), state.proj_capped.dtype),
         )
 
     def postprocess(self, state: RBOState, /, *, intermediate: bool = False) -> dict[str, Any]:
-        """``proj_residual``; for a callback also ``center``, ``radius`` and ``lr``."""
+        """``proj_residual`` and ``proj_capped``; for a callback also ``center``,
+        ``radius`` and ``lr``."""
         if not intermediate:
-            return {"proj_residual": state.residual}
+            return {"proj_residual": state.residual, "proj_capped": state.proj_capped}
         return {
             "center": state.center,
             "radius": state.radius,

@@ -29,6 +29,8 @@ _MINIMIZE_KEYWORDS = frozenset(
         "xtol",
         "ftol",
         "patience",
+        "polish",
+        "scale",
         "return_trajectory",
         "backend",
         "disp",

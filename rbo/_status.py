@@ -18,7 +18,8 @@ class Status(enum.IntEnum):
     and ``1`` and ``2`` that a budget ran out; ``5`` and ``6`` are
     failures of the method, ``7`` an exception raised by the objective, ``8`` a line
     search that found no descent (L-BFGS), ``9`` a run whose last point met ``gtol`` while
-    the lower point it returns does not, and ``99`` a callback's ``StopIteration``.
+    the lower point it returns does not, ``10`` a rolling ball at rest where ``f`` is not
+    stationary, and ``99`` a callback's ``StopIteration``.
 
     Examples
     --------
@@ -36,6 +37,7 @@ class Status(enum.IntEnum):
     ERROR = 7
     LINE_SEARCH_FAILED = 8
     NOT_STATIONARY = 9
+    AT_REST = 10
     CALLBACK = 99
 
     @property
@@ -78,6 +80,11 @@ _MESSAGES = {
         "Stopped: the last point met gtol, but the lower point returned (found earlier) "
         "does not; it is not a minimum within the stated tolerance (run method='lbfgs' "
         "from it)."
+    ),
+    Status.AT_REST: (
+        "Stopped: the ball came to rest where f, ironed at its radius, is flat; f itself "
+        "is not stationary there (a minimum narrower than the ball, or wrinkles under it): "
+        "keep polish=True, or shrink the radius."
     ),
     Status.CALLBACK: "`callback` raised `StopIteration`.",
 }

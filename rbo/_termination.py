@@ -89,7 +89,9 @@ class Rows:
         """Account for a step: ``failure`` holds per-row Status codes (``RUNNING``: none)."""
         xp = self.xp
         run = self.active
-        self.nit = xp.where(run & (failure == RUNNING), self.nit + 1, self.nit)
+        # A step that failed was not made; one that brought the ball to rest was.
+        made = (failure == RUNNING) | (failure == int(Status.AT_REST))
+        self.nit = xp.where(run & made, self.nit + 1, self.nit)
         self.status = xp.where(run, failure, self.status)
         run = self.active
         better = run & (state.f < self.f)  # NaN compares false: never best

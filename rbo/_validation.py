@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import os
+import sys
 from typing import Any
 
 import array_api_compat
@@ -113,3 +115,20 @@ def check_tolerance(name: str, value: Any) -> float:
     if not (math.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be finite and >= 0; got {value!r}")
     return float(value)
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def caller_level() -> int:
+    """The ``stacklevel`` of a warning that points at the first frame outside rbo (and
+    scipy, which calls rbo as a custom method): the user's line."""
+    import scipy
+
+    outside = (_PACKAGE, os.path.dirname(os.path.abspath(scipy.__file__)) + os.sep)
+    frame = sys._getframe(1)  # the caller's frame: stacklevel 1 is the warn call's
+    level = 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(outside):
+        frame = frame.f_back
+        level += 1
+    return level

@@ -14,6 +14,8 @@ import rbo
 from rbo._bounds import clip, parse_bounds, projected_gradient
 from tests.conftest import Backend, assert_array_like
 
+backends_host = rbo.backends.to_host
+
 BASELINES = ["sgd", "sam", "entropy-sgd"]
 BOX = [(-1.0, 1.0), (-1.0, 1.0)]
 
@@ -194,12 +196,39 @@ def test_float32_runs_stay_in_a_float64_box() -> None:
     assert all(float(abs(x).max()) <= np.float32(0.1) for x in calls)
 
 
-def test_rbo_refuses_bounds_saying_they_are_coming() -> None:
+@pytest.mark.parametrize("polish", [True, False], ids=["polished", "ball alone"])
+def test_rbo_never_evaluates_outside_the_box(backend: Backend, polish: bool) -> None:
+    calls: list[Any] = []
+    fun, jac = _bowl(backend, calls)
+    # A ball large enough to roll against the face, with a step that would leave the box.
+    res = rbo.minimize(
+        fun,
+        backend.asarray([0.0, -0.9]),
+        jac=jac,
+        bounds=BOX,
+        polish=polish,
+        radius=0.5,
+        lr=0.5,
+        maxiter=200,
+    )
+    points = np.array([[float(v) for v in x] for x in calls])
+    assert len(points) > 3
+    assert points.min() >= -1.0 and points.max() <= 1.0
+    assert_array_like(res.x, backend.asarray([0.0]))
+    if polish:  # the polish ends at the box's minimum, on the face, stationary there
+        assert res.success, res.message
+        np.testing.assert_allclose(backends_host(res.x), [1.0, 0.5], atol=1e-6)
+
+
+def test_rbo_batched_rows_stay_in_the_box_and_reach_its_minimum() -> None:
     calls: list[Any] = []
     fun, jac = _bowl(Backend("numpy", rbo.backends.get("numpy").namespace()), calls)
-    with pytest.raises(NotImplementedError, match=r"bounds.*RBO are coming"):
-        rbo.minimize(fun, np.zeros(2), jac=jac, bounds=BOX)
-    assert calls == []
+    x0 = np.array([[0.0, -0.9], [-0.9, 0.9], [0.5, 0.5]])
+    res = rbo.minimize(fun, x0, jac=jac, bounds=BOX, vectorized=True)
+    points = np.concatenate([np.reshape(x, (-1, 2)) for x in calls])
+    assert points.min() >= -1.0 and points.max() <= 1.0
+    assert res.success.all()
+    np.testing.assert_allclose(res.x, [[1.0, 0.5]] * 3, atol=1e-6)
 
 
 def test_multistart_keeps_the_runs_of_a_bounded_method_in_its_box() -> None:

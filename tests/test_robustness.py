@@ -589,7 +589,7 @@ _GOOD = {"maxiter": 3}
 _BAD_VALUES: dict[str, list[Any]] = {
     "radius": [0.0, -1.0, math.nan, math.inf, "1", None],
     "lr": [0.0, -0.5, math.nan, math.inf, "0.1", None],
-    "maxiter": [-1, 1.5, "3", True, None, math.nan],
+    "maxiter": [-1, 1.5, "3", True, math.nan],  # None: the default
     "maxfev": [0, -2, 2.5, "10", True],
     "gtol": [-1.0, math.nan, math.inf, "1e-6", True, 1j],
     "xtol": [-1.0, math.nan, "x"],

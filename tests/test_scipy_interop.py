@@ -16,7 +16,7 @@ from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning, basinhopping
 import rbo
 
 X0 = np.array([1.0, -2.0])
-OPTIONS = {"radius": 0.1, "lr": 0.2}
+OPTIONS = {"radius": 0.1, "lr": 0.2, "polish": False}  # the ball itself
 
 
 def quadratic(x: np.ndarray) -> float:
@@ -199,16 +199,19 @@ def test_scipy_bounds_are_passed_on(bounds: Any) -> None:
     np.testing.assert_allclose(res.x, [0.5, -1.0])
 
 
-def test_scipy_bounds_with_rbo_say_they_are_not_supported_yet() -> None:
-    with pytest.raises(NotImplementedError, match="bounds"):
-        minimize(
-            quadratic,
-            X0,
-            method=rbo.scipy_method,
-            jac=quadratic_grad,
-            bounds=[(0.5, 2.0), (-3.0, -1.0)],
-            options=OPTIONS,
-        )
+def test_scipy_bounds_keep_every_point_rbo_evaluates_in_the_box() -> None:
+    seen: list[np.ndarray] = []
+
+    def fun(x: np.ndarray) -> float:
+        seen.append(np.copy(x))
+        return quadratic(x)
+
+    box = [(0.5, 2.0), (-3.0, -1.0)]
+    res = minimize(fun, X0, method=rbo.scipy_method, jac=quadratic_grad, bounds=box)
+    points = np.array(seen)
+    assert (points >= [0.5, -3.0]).all() and (points <= [2.0, -1.0]).all()
+    assert res.success
+    np.testing.assert_allclose(res.x, [0.5, -1.0])
 
 
 def test_scipy_constraints_warn_that_they_are_ignored() -> None:
@@ -243,7 +246,7 @@ def test_scipy_minimize_options_reach_rbo() -> None:
         X0,
         method=rbo.scipy_method,
         jac=quadratic_grad,
-        options={"radius": 1.0, "lr": 0.01, "maxiter": 3},
+        options={"radius": 1.0, "lr": 0.01, "maxiter": 3, "polish": False},
     )
     assert res.status == int(rbo.Status.MAXITER)
     assert res.nit == 3

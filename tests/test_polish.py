@@ -1,0 +1,246 @@
+"""method="rbo" with polish=True: a local phase, rolls in the problem's units, a polish;
+success only at a stationary point; step control; the ball at rest."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+
+import rbo
+from tests.conftest import Backend, assert_array_like
+
+ROSENBROCK = rbo.problems.rosenbrock
+
+
+def _grad_norm(problem: Any, x: Any) -> float:
+    return float(np.linalg.norm(problem.jac(np.asarray(rbo.backends.to_host(x), dtype=float))))
+
+
+def test_a_bowl_from_ones_ends_at_its_minimum_with_success() -> None:
+    res = rbo.minimize(lambda x: float(np.sum(x**2)), np.ones(3), jac=lambda x: 2 * x)
+    assert res.success and res.status == rbo.Status.GTOL
+    assert res.fun < 1e-12
+    assert np.linalg.norm(2 * res.x) <= 1e-6
+
+
+def test_every_backend_reaches_a_shifted_bowls_minimum_by_finite_differences(
+    backend: Backend,
+) -> None:
+    xp = backend.xp
+    res = rbo.minimize(lambda x: xp.sum((x - 3.0) ** 2), backend.asarray([0.0, 0.0, 0.0]))
+    assert_array_like(res.x, backend.asarray([0.0]))
+    assert res.success, res.message
+    np.testing.assert_allclose(np.asarray(rbo.backends.to_host(res.x)), 3.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [2, 10])
+def test_rosenbrock_from_random_starts_reaches_a_gradient_below_gtol(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for _ in range(3):
+        x0 = rng.uniform(-2.0, 2.0, n)
+        res = rbo.minimize(ROSENBROCK, x0, jac=ROSENBROCK.jac)
+        assert res.success, res.message
+        assert _grad_norm(ROSENBROCK, res.x) <= 1e-6
+
+
+def test_an_ill_conditioned_quadratic_reaches_a_gradient_below_gtol(backend: Backend) -> None:
+    scales = np.logspace(0, 6, 8)
+    s = backend.asarray(scales.tolist())
+    res = rbo.minimize(
+        lambda x: 0.5 * backend.xp.sum(s * x * x), backend.asarray([1.0] * 8), jac=lambda x: s * x
+    )
+    assert res.success, res.message
+    x = np.asarray(rbo.backends.to_host(res.x), dtype=float)
+    assert np.linalg.norm(scales * x) <= 1e-6
+
+
+def test_the_result_says_what_each_phase_did_and_the_counts_add_up() -> None:
+    p = rbo.problems.get("rastrigin")
+    res = rbo.minimize(p, np.array([2.3, -1.7]), jac=p.jac, maxfev=600)
+    assert res.nfev == res.local.nfev + res.roll.nfev + res.polish.nfev
+    assert res.nfev <= 600
+    assert res.nit >= res.local.nit
+    assert res.radius > 0 and res.lr > 0 and res.fscale > 0
+    assert res.roll.proj_capped >= 0 and res.roll.runs >= 1
+    # Rolling only adds to the local phase: never worse than L-BFGS from the same start.
+    local = rbo.minimize(p, np.array([2.3, -1.7]), jac=p.jac, method="lbfgs")
+    assert res.fun <= local.fun + 1e-12
+
+
+def test_a_counted_budget_is_never_exceeded_across_the_phases() -> None:
+    calls = []
+    p = rbo.problems.get("ackley")
+
+    def fun(x: np.ndarray) -> float:
+        calls.append(1)
+        return float(p.value_and_grad(x)[0])
+
+    for maxfev in (7, 50, 333):
+        calls.clear()
+        res = rbo.minimize(fun, np.array([1.3, 2.1, -0.7]), maxfev=maxfev)
+        assert len(calls) == res.nfev <= maxfev
+        if not res.success:
+            assert _grad_norm(p, res.x) > 1e-6 or res.status == rbo.Status.MAXFEV
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["ring", "patience", "budget", "iterations", "nan", "callback", "polished"],
+)
+def test_success_implies_the_returned_point_is_stationary(how: str) -> None:
+    bowl = rbo.problems.quadratic
+    x0 = np.array([1.5, -0.5])
+    kwargs: dict[str, Any] = {}
+    fun: Any = bowl
+    if how == "ring":  # a ball larger than the bowl's curvature radius rests on a ring
+        kwargs = {"polish": False, "radius": 2.0, "lr": 0.05, "patience": 20}
+    elif how == "patience":
+        kwargs = {"polish": False, "radius": 2.0, "lr": 0.5, "patience": 3}
+    elif how == "budget":
+        kwargs = {"maxfev": 2}
+    elif how == "iterations":
+        kwargs = {"maxiter": 1}
+    elif how == "nan":
+
+        def fun(x: np.ndarray) -> float:
+            return float("nan") if x[0] < 0.2 else float(bowl(x))
+
+    elif how == "callback":
+
+        def stop(intermediate_result: Any) -> None:
+            raise StopIteration
+
+        kwargs = {"callback": stop}
+    with warnings.catch_warnings():
+        # A ball on a ring has no unique foot point: its projections end at proj_maxiter,
+        # and it says so.
+        warnings.filterwarnings("ignore", "of the ball's steps", RuntimeWarning)
+        res = rbo.minimize(fun, x0, jac=bowl.jac, **kwargs)
+    stationary = _grad_norm(bowl, res.x) <= 1e-6
+    assert res.success == (res.status == rbo.Status.GTOL)
+    if res.success:
+        assert stationary
+    if how in ("ring", "patience", "budget", "iterations", "callback"):
+        assert not res.success, (how, res.message)
+        assert "successfully" not in res.message
+    if how == "ring":  # its best contact point stops improving: patience ends it
+        assert res.status == rbo.Status.STAGNATION
+        assert "polish=True" in res.message
+    if how == "polished":
+        assert res.success
+
+
+def test_a_steep_start_does_not_throw_the_ball_away() -> None:
+    # |g| = 1e7 at the start: without step control one step of lr 0.1 moves 1e6 away.
+    def fg(x: np.ndarray) -> tuple[float, np.ndarray]:
+        return float(1e7 * np.sum(x**2) / 2), 1e7 * x
+
+    x0 = np.array([1.0, 0.0])
+    centres: list[float] = []
+    res = rbo.minimize(
+        fg,
+        x0,
+        jac=True,
+        polish=False,
+        radius=0.1,
+        lr=0.1,
+        max_step=1.0,
+        maxiter=30,
+        callback=lambda intermediate_result: centres.append(
+            float(np.linalg.norm(intermediate_result.x))
+        ),
+    )
+    assert max(centres) <= 1.0 + 1e-9  # never further out than the start
+    assert np.all(np.isfinite(res.x))
+    polished = rbo.minimize(fg, x0, jac=True)
+    assert polished.success and np.linalg.norm(polished.x) < 1e-12
+
+
+def test_step_control_caps_each_move_of_the_centre_at_max_step_radii() -> None:
+    p = rbo.problems.get("rastrigin")
+    path: list[np.ndarray] = []
+    rbo.minimize(
+        p,
+        np.array([3.3, -2.2]),
+        jac=p.jac,
+        polish=False,
+        radius=0.2,
+        lr=5.0,  # far too long a step but for the cap
+        max_step=0.5,
+        maxiter=40,
+        callback=lambda intermediate_result: path.append(intermediate_result.center[0].copy()),
+    )
+    moves = np.linalg.norm(np.diff(np.array(path), axis=0), axis=1)
+    # The descended centre moves at most 0.5 radius; the projection adds at most about one
+    # radius more (the new centre is a radius above the new contact point).
+    assert moves.max() <= 0.5 * 0.2 + 2 * 0.2
+
+
+def test_a_ball_at_rest_stops_with_its_own_status() -> None:
+    # A shallow bowl (curvature radius 50) holds a ball of radius 0.5 at its bottom, where
+    # its centre stops: at rest, though the contact point meets no gtol of 1e-12.
+    res = rbo.minimize(
+        lambda x: float(0.01 * x @ x),
+        np.array([1.0, 1.0]),
+        jac=lambda x: 0.02 * x,
+        polish=False,
+        radius=0.5,
+        lr=5.0,
+        rest=1e-3,
+        gtol=1e-12,
+        patience=None,
+        maxiter=2000,
+    )
+    assert res.status == rbo.Status.AT_REST and not res.success
+    assert "rest" in res.message and "polish" in res.message
+    assert res.nit < 2000
+
+
+def test_projections_that_end_at_proj_maxiter_are_counted_and_warned_of() -> None:
+    p = rbo.problems.get("rastrigin")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = rbo.minimize(
+            p, np.array([3.3, -2.2, 1.1]), jac=p.jac, proj_maxiter=1, maxfev=400, lr=3.0
+        )
+    assert res.roll.proj_capped > res.roll.nit / 2
+    (w,) = [w for w in caught if "proj_maxiter" in str(w.message)]
+    assert issubclass(w.category, RuntimeWarning) and w.filename == __file__
+    assert "lower lr" in str(w.message)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_narrow_starts_reach_their_precision_or_report_failure(dtype: str) -> None:
+    x0 = np.ones(3, dtype=dtype)
+    res = rbo.minimize(lambda x: (x * x).sum(), x0, jac=lambda x: 2 * x)
+    assert res.x.dtype == np.dtype(dtype)
+    tiny = float(np.finfo(dtype).eps)
+    if res.success:
+        assert float(res.fun) <= 10 * tiny
+    else:
+        assert res.status != rbo.Status.GTOL
+
+
+def test_scale_sets_the_balls_radius_in_the_units_of_x() -> None:
+    p = rbo.problems.get("rastrigin")
+    x0 = np.array([2.3, -1.7])
+    small = rbo.minimize(p, x0, jac=p.jac, scale=0.01, maxfev=300)
+    large = rbo.minimize(p, x0, jac=p.jac, scale=10.0, maxfev=300)
+    # (a ball that finds nothing lower grows, at most 2**4 times)
+    assert large.radius / small.radius >= 1000 / 16
+    with pytest.raises(ValueError, match="scale"):
+        rbo.minimize(p, x0, jac=p.jac, scale=0.0)
+    with pytest.raises(TypeError, match="scale"):
+        rbo.minimize(p, x0, jac=p.jac, scale="1")
+
+
+def test_bad_step_control_values_are_named() -> None:
+    with pytest.raises(ValueError, match="max_step"):
+        rbo.RBO(max_step=-1.0)
+    with pytest.raises(ValueError, match="rest"):
+        rbo.RBO(rest=-1.0)
+    with pytest.raises(TypeError, match="max_step"):
+        rbo.RBO(max_step=lambda k: 1.0)
