@@ -43,7 +43,7 @@ def _positive_float(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     """The ``rbo`` argument parser with its ``demo`` and ``bench`` subcommands."""
     from . import __version__, problems
-    from ._bench import default_methods
+    from ._bench import SUITES, default_methods
 
     names = sorted(problems.PROBLEMS)
     parser = argparse.ArgumentParser(
@@ -109,10 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--problems",
         nargs="+",
-        default=names,
+        default=None,
         choices=names,
         metavar="NAME",
-        help=f"problems (default: all: {' '.join(names)})",
+        help=f"problems, instead of a suite's; any of {' '.join(names)}",
+    )
+    bench.add_argument(
+        "--suite",
+        default="landscapes",
+        choices=sorted(SUITES),
+        help="the problems when --problems is not given: landscapes (the test landscapes, "
+        "default), rugged (those without quadratic and rosenbrock), science (Lennard-Jones "
+        "clusters, curve fits, a simulation fit) or all",
     )
     bench.add_argument(
         "--dims",
@@ -187,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     from ._bench import (
         LOCAL_METHODS,
+        SUITES,
         details_table,
         headline_table,
         instances,
@@ -200,6 +209,8 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     )
 
     methods = [method(name) for name in args.methods]
+    if args.problems is None:
+        args.problems = list(SUITES[args.suite])
     total = len(instances(args.problems, args.dims)) * len(methods) * args.starts
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
