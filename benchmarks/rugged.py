@@ -26,7 +26,7 @@ and the median evaluations per rbo step (``nfev / nit`` of the roll, ``res.roll`
 the result has one).
 
     python benchmarks/rugged.py --quick                    # about 1-2 minutes
-    python benchmarks/rugged.py                            # about 10 minutes, one core
+    python benchmarks/rugged.py                            # under 10 minutes, one core
     python benchmarks/rugged.py --quick --rbo-options '{"radius": 0.3}'
     python benchmarks/rugged.py --quick --variant r03='{"radius": 0.3}' --variant lr1='{"lr": 1}'
     python benchmarks/rugged.py --out docs/benchmarks/rugged-results.md --jobs 2
@@ -60,7 +60,10 @@ class Size:
     science_budget: int
 
 
-SIZES = {"quick": Size(starts=3, budget=300, science_budget=300), "default": Size(10, 2000, 1000)}
+SIZES = {
+    "quick": Size(starts=3, budget=300, science_budget=300),
+    "default": Size(starts=10, budget=2000, science_budget=1000),
+}
 
 
 def _options(text: str, what: str) -> dict:
@@ -163,9 +166,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="3 starts, budget 300 (1-2 min)")
     parser.add_argument("--starts", type=int, help="starts per instance (default 10; quick 3)")
-    parser.add_argument("--budget", type=int, help="evaluations per run, rugged suite (2000)")
     parser.add_argument(
-        "--science-budget", type=int, help="evaluations per run, science suite (1000)"
+        "--budget", type=int, help="evaluations per run, rugged suite (default 2000; quick 300)"
+    )
+    parser.add_argument(
+        "--science-budget",
+        type=int,
+        help="evaluations per run, science suite (default 1000; quick 300)",
     )
     parser.add_argument("--dims", type=int, nargs="+", default=[2, 10], help="(default: 2 10)")
     parser.add_argument(

@@ -17,8 +17,9 @@ Every method runs from the same seeded random starts, uniform in the problem's b
 may evaluate the objective at most BUDGET times (value and gradient at one point count as
 one evaluation); the best point it saw is scored. A run succeeds when that point lies in
 the global basin (within the problem's basin radius of the minimiser), or, on problems with
-no meaningful basin (weierstrass, noisy_regression), when its value closes 99% of the
-typical gap to the minimum. Every method runs untuned, with its library's defaults (rbo:
+no meaningful basin (weierstrass and the fits to data), when its value closes 99% of the
+typical gap to the minimum; a Lennard-Jones cluster succeeds within 0.1% of its minimum
+energy. Every method runs untuned, with its library's defaults (rbo:
 radius 1.0, lr 0.1).
 
 Writes to OUT: results.md (the tables), results.csv (one line per method and problem),

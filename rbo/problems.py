@@ -8,8 +8,12 @@ CuPy, ...). Leading axes are a batch.
 Fixed landscapes: ``quadratic``, ``rosenbrock``, ``rastrigin``, ``ackley``, ``griewank`` and
 ``levy`` (standard forms, boxes and minima). Parametrised ones are factories returning a
 :class:`Problem`: ``weierstrass``, ``wrinkled_bowl``, ``riemann``, ``gaussian_wells`` and
-``noisy_regression``. ``PROBLEMS`` holds every problem by name with default parameters;
-``get(name, **kwargs)`` builds one with other parameters.
+``noisy_regression``. Objectives from the sciences, also factories: ``lennard_jones``
+(registered as ``lj7``, ``lj13`` and ``lj38``, Lennard-Jones clusters with their known
+global minima), ``sinusoids`` and ``gaussian_peaks`` (multimodal curve fits) and
+``van_der_pol`` (a parameter fit through an RK4 simulation). ``PROBLEMS`` holds every
+problem by name with default parameters; ``LANDSCAPES`` and ``SCIENCE`` name the two
+groups; ``get(name, **kwargs)`` builds one with other parameters.
 
 Examples
 --------
@@ -39,19 +43,26 @@ import array_api_compat
 from array_api_compat import array_namespace
 
 __all__ = [
+    "LANDSCAPES",
+    "LJ_GLOBAL_MINIMA",
     "PROBLEMS",
+    "SCIENCE",
     "Problem",
     "RegressionProblem",
     "ackley",
+    "gaussian_peaks",
     "gaussian_wells",
     "get",
     "griewank",
+    "lennard_jones",
     "levy",
     "noisy_regression",
     "quadratic",
     "rastrigin",
     "riemann",
     "rosenbrock",
+    "sinusoids",
+    "van_der_pol",
     "weierstrass",
     "wrinkled_bowl",
 ]
