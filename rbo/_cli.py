@@ -17,9 +17,10 @@ Every method runs from the same seeded random starts, uniform in the problem's b
 may evaluate the objective at most BUDGET times (value and gradient at one point count as
 one evaluation); the best point it saw is scored. A run succeeds when that point lies in
 the global basin (within the problem's basin radius of the minimiser), or, on problems with
-no meaningful basin (weierstrass, noisy_regression), when its value closes 99% of the
-typical gap to the minimum. Every method runs untuned, with its library's defaults (rbo:
-a local L-BFGS phase, then the ball in the problem's own units, then a polish).
+no meaningful basin (weierstrass and the fits to data), when its value closes 99% of the
+typical gap to the minimum; a Lennard-Jones cluster succeeds within 0.1% of its minimum
+energy. Every method runs untuned, with its library's defaults (rbo: a local L-BFGS phase,
+then the ball in the problem's own units, then a polish).
 
 Writes to OUT: results.md (the tables), results.csv (one line per method and problem),
 runs.csv (one line per run) and success.png (success rate against evaluations; needs
@@ -43,7 +44,7 @@ def _positive_float(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     """The ``rbo`` argument parser with its ``demo`` and ``bench`` subcommands."""
     from . import __version__, problems
-    from ._bench import default_methods
+    from ._bench import SUITES, default_methods
 
     names = sorted(problems.PROBLEMS)
     parser = argparse.ArgumentParser(
@@ -115,10 +116,18 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--problems",
         nargs="+",
-        default=names,
+        default=None,
         choices=names,
         metavar="NAME",
-        help=f"problems (default: all: {' '.join(names)})",
+        help=f"problems, instead of a suite's; any of {' '.join(names)}",
+    )
+    bench.add_argument(
+        "--suite",
+        default="landscapes",
+        choices=sorted(SUITES),
+        help="the problems when --problems is not given: landscapes (the test landscapes, "
+        "default), rugged (those without quadratic and rosenbrock), science (Lennard-Jones "
+        "clusters, curve fits, a simulation fit) or all",
     )
     bench.add_argument(
         "--dims",
@@ -192,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     from ._bench import (
         LOCAL_METHODS,
+        SUITES,
         details_table,
         headline_table,
         instances,
@@ -205,6 +215,8 @@ def _bench(args: argparse.Namespace, argv: list[str]) -> int:
     )
 
     methods = [method(name) for name in args.methods]
+    if args.problems is None:
+        args.problems = list(SUITES[args.suite])
     total = len(instances(args.problems, args.dims)) * len(methods) * args.starts
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,8 +8,12 @@ CuPy, ...). Leading axes are a batch.
 Fixed landscapes: ``quadratic``, ``rosenbrock``, ``rastrigin``, ``ackley``, ``griewank`` and
 ``levy`` (standard forms, boxes and minima). Parametrised ones are factories returning a
 :class:`Problem`: ``weierstrass``, ``wrinkled_bowl``, ``riemann``, ``gaussian_wells`` and
-``noisy_regression``. ``PROBLEMS`` holds every problem by name with default parameters;
-``get(name, **kwargs)`` builds one with other parameters.
+``noisy_regression``. Objectives from the sciences, also factories: ``lennard_jones``
+(registered as ``lj7``, ``lj13`` and ``lj38``, Lennard-Jones clusters with their known
+global minima), ``sinusoids`` and ``gaussian_peaks`` (multimodal curve fits) and
+``van_der_pol`` (a parameter fit through an RK4 simulation). ``PROBLEMS`` holds every
+problem by name with default parameters; ``LANDSCAPES`` and ``SCIENCE`` name the two
+groups; ``get(name, **kwargs)`` builds one with other parameters.
 
 Examples
 --------
@@ -28,6 +32,7 @@ Examples
 ([1.0976, 1.0976], -0.9903)
 """
 
+import functools
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -38,19 +43,26 @@ import array_api_compat
 from array_api_compat import array_namespace
 
 __all__ = [
+    "LANDSCAPES",
+    "LJ_GLOBAL_MINIMA",
     "PROBLEMS",
+    "SCIENCE",
     "Problem",
     "RegressionProblem",
     "ackley",
+    "gaussian_peaks",
     "gaussian_wells",
     "get",
     "griewank",
+    "lennard_jones",
     "levy",
     "noisy_regression",
     "quadratic",
     "rastrigin",
     "riemann",
     "rosenbrock",
+    "sinusoids",
+    "van_der_pol",
     "weierstrass",
     "wrinkled_bowl",
 ]
@@ -87,6 +99,11 @@ class Problem:
         Distance from ``argmin`` within which a point counts as having reached the global
         basin (for success rates); each problem's source says how it was chosen. None where
         no radius is meaningful.
+    value_tol : float, callable or None
+        Value gap ``f − f*`` within which a point counts as having reached the global
+        minimum, where no radius is meaningful and the problem's own scale sets the rule (a
+        callable ``n -> float`` where it depends on ``n``); None leaves the rule to the
+        benchmark (a fraction of the typical gap, see :mod:`rbo._bench`).
 
     Examples
     --------
@@ -113,6 +130,7 @@ class Problem:
     ndim: int | None = None
     min_ndim: int = 1
     basin_radius: float | None = None
+    value_tol: float | Callable[[int], float] | None = None
 
     def __call__(self, x: Array) -> Array:
         """Value ``f(x)`` (computed with the gradient; call ``value_and_grad`` for both)."""
@@ -632,10 +650,496 @@ def noisy_regression(
 
 
 # ---------------------------------------------------------------------------------------
+# Scientific objectives.
+
+#: Global minimum energies of Lennard-Jones clusters in reduced units, from the Cambridge
+#: Cluster Database (Wales and Doye, J. Phys. Chem. A 101, 5111 (1997)); 6 decimals.
+LJ_GLOBAL_MINIMA = {7: -16.505384, 13: -44.326801, 38: -173.928427}
+
+# Pair distances below this (r² < 1e-4: a pair energy of 4·10²⁴) continue the pair
+# potential linearly in r², so that values stay finite even in float32 and coincident
+# atoms still repel; no configuration a minimiser visits comes near.
+_LJ_R2_FLOOR = 1e-4
+
+
+def _lj_pair(r2: Any, xp: Any) -> tuple[Any, Any]:
+    """Pair energy ``4(r⁻¹² − r⁻⁶)`` and its derivative in ``r²``, linear below the floor."""
+    r2c = xp.maximum(r2, _LJ_R2_FLOOR * xp.ones_like(r2))
+    s6 = 1.0 / (r2c * r2c * r2c)
+    dphi = -12.0 * (2.0 * s6 * s6 - s6) / r2c
+    return 4.0 * (s6 * s6 - s6) + dphi * (r2 - r2c), dphi
+
+
+def _lj_energy_python(pos: list[list[float]]) -> tuple[float, list[list[float]]]:
+    """Energy and per-atom gradient of a cluster, in pure Python (for its construction)."""
+    e = 0.0
+    grad = [[0.0, 0.0, 0.0] for _ in pos]
+    for i, p in enumerate(pos):
+        for j in range(i):
+            d = [a - b for a, b in zip(p, pos[j], strict=True)]
+            r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
+            s6 = 1.0 / (r2 * r2 * r2)
+            e += 4.0 * (s6 * s6 - s6)
+            c = -24.0 * (2.0 * s6 * s6 - s6) / r2  # 2 dφ/dr²
+            for k in range(3):
+                grad[i][k] += c * d[k]
+                grad[j][k] -= c * d[k]
+    return e, grad
+
+
+def _lj_seed(n_atoms: int) -> tuple[list[list[list[float]]], list[float]]:
+    """The global minimum's symmetric structure: position vectors ``B_k`` (atoms × 3) with
+    positions ``Σ p_k B_k``, and starting parameters ``p`` (nearest neighbours near 2^⅙).
+
+    Only the parameters that the point group leaves free are kept: each orbit of atoms
+    moves along the displacements its site symmetry fixes, so a stationary point in ``p``
+    is one of the full energy (the gradient of a symmetric configuration is symmetric).
+    """
+    basis: list[list[list[float]]]
+    if n_atoms == 7:  # pentagonal bipyramid, D5h: apex height h, ring radius r
+        ring = [[math.cos(_TAU * k / 5), math.sin(_TAU * k / 5), 0.0] for k in range(5)]
+        zeros = [[0.0, 0.0, 0.0]] * 5
+        basis = [[[0.0, 0.0, 1.0], [0.0, 0.0, -1.0], *zeros], [[0.0] * 3, [0.0] * 3, *ring]]
+        return basis, [0.59, 0.95]
+    if n_atoms == 13:  # centred icosahedron, Ih: vertex distance ρ
+        phi = 0.5 * (1.0 + math.sqrt(5.0))
+        norm = math.hypot(1.0, phi)
+        vertices = []
+        for s1 in (1.0, -1.0):
+            for s2 in (phi, -phi):
+                for k in range(3):  # the cyclic permutations of (0, ±1, ±φ)
+                    v = [0.0, s1 / norm, s2 / norm]
+                    vertices.append(v[3 - k :] + v[: 3 - k])
+        return [[[0.0, 0.0, 0.0], *vertices]], [1.1]
+    if n_atoms == 38:  # fcc truncated octahedron, Oh: the sites (i, j, k), i + j + k odd,
+        # of the cubic lattice nearest its centre: 6 at (1,0,0), 8 at (1,1,1) and 24 at
+        # (2,1,0), in every permutation and sign; the last orbit has two free parameters.
+        axes = [[1.0 if k == i else 0.0 for k in range(3)] for i in range(3)]
+        zero = [0.0, 0.0, 0.0]
+        b_oct, b_cube, b_long, b_short = [], [], [], []
+        for i in range(3):
+            for s in (1.0, -1.0):
+                b_oct.append([s * a for a in axes[i]])
+        for sx in (1.0, -1.0):
+            for sy in (1.0, -1.0):
+                for sz in (1.0, -1.0):
+                    b_cube.append([sx, sy, sz])
+        for i in range(3):
+            for j in range(3):
+                if i != j:
+                    for si in (1.0, -1.0):
+                        for sj in (1.0, -1.0):
+                            b_long.append([si * a for a in axes[i]])
+                            b_short.append([sj * a for a in axes[j]])
+        n6, n8, n24 = [zero] * 6, [zero] * 8, [zero] * 24
+        basis = [
+            [*b_oct, *n8, *n24],
+            [*n6, *b_cube, *n24],
+            [*n6, *n8, *b_long],
+            [*n6, *n8, *b_short],
+        ]
+        u = 2.0 ** (1.0 / 6.0) / math.sqrt(2.0)  # lattice unit with neighbours √2 apart
+        return basis, [u, u, 2.0 * u, u]
+    raise ValueError(f"no known structure for {n_atoms} atoms")
+
+
+@functools.cache
+def _lj_global_minimum(n_atoms: int) -> tuple[tuple[float, ...], float]:
+    """Relaxed global minimiser (flattened coordinates) and its energy, by descent in the
+    symmetric parameters from :func:`_lj_seed` (pure Python, once per process)."""
+    basis, p0 = _lj_seed(n_atoms)
+
+    def positions(p: list[float]) -> list[list[float]]:
+        return [
+            [sum(pk * b[atom][k] for pk, b in zip(p, basis, strict=True)) for k in range(3)]
+            for atom in range(n_atoms)
+        ]
+
+    def fg(p: list[float]) -> tuple[float, list[float]]:
+        e, grad = _lj_energy_python(positions(p))
+        return e, [
+            sum(g[k] * b[atom][k] for atom, g in enumerate(grad) for k in range(3)) for b in basis
+        ]
+
+    p, e = _descend(fg, p0, 0.02, tol=1e-12)
+    p, e = _newton_polish(fg, p)
+    return tuple(c for atom in positions(p) for c in atom), e
+
+
+def _newton_polish(
+    fg: Callable[[list[float]], tuple[float, list[float]]], p: list[float], iters: int = 4
+) -> tuple[list[float], float]:
+    """Newton steps on the gradient of ``fg`` (Hessian by central differences), which
+    descent leaves short of rounding level where the curvatures differ widely; a step is
+    kept only while it shrinks the gradient."""
+    f, g = fg(p)
+    k = len(p)
+    for _ in range(iters):
+        h = 1e-5
+        cols = []
+        for j in range(k):
+            up = fg([v + h * (i == j) for i, v in enumerate(p)])[1]
+            down = fg([v - h * (i == j) for i, v in enumerate(p)])[1]
+            cols.append([(a - b) / (2.0 * h) for a, b in zip(up, down, strict=True)])
+        # Solve H s = −g by Gaussian elimination with partial pivoting (H is k × k).
+        a = [[cols[j][i] for j in range(k)] + [-g[i]] for i in range(k)]
+        for c in range(k):
+            piv = max(range(c, k), key=lambda r: abs(a[r][c]))
+            a[c], a[piv] = a[piv], a[c]
+            for r in range(c + 1, k):
+                ratio = a[r][c] / a[c][c]
+                a[r] = [x - ratio * y for x, y in zip(a[r], a[c], strict=True)]
+        s = [0.0] * k
+        for c in reversed(range(k)):
+            s[c] = (a[c][k] - sum(a[c][j] * s[j] for j in range(c + 1, k))) / a[c][c]
+        q = [v + d for v, d in zip(p, s, strict=True)]
+        fq, gq = fg(q)
+        if math.hypot(*gq) >= math.hypot(*g):
+            break
+        p, f, g = q, fq, gq
+    return p, f
+
+
+def lennard_jones(n_atoms: int = 13) -> Problem:
+    """Energy of a cluster of ``n_atoms`` Lennard-Jones atoms, ``Σ_{i<j} 4(r_ij⁻¹² − r_ij⁻⁶)``.
+
+    Reduced units (ε = σ = 1); ``x`` holds the coordinates ``(x₁, y₁, z₁, x₂, ...)``, so
+    ``n = 3 n_atoms``. The classic hard test of global optimisation: the number of local
+    minima grows exponentially with the size, and LJ38's global minimum (a truncated
+    octahedron) sits at the bottom of a narrow funnel apart from the icosahedral minima.
+
+    The known global minima (from the Cambridge Cluster Database, :data:`LJ_GLOBAL_MINIMA`)
+    are rebuilt at first use: the symmetric structure (pentagonal bipyramid for 7 atoms,
+    icosahedron for 13, truncated octahedron for 38) is relaxed in the parameters its point
+    group leaves free; ``fmin`` is its energy, equal to the database's value to its six
+    decimals. Every rotation, translation and relabelling of ``argmin`` is as low, so
+    success is judged by value: ``f − f* ≤ 10⁻³ |f*|``, a fraction of the gap to the
+    second-lowest minimum (0.57 for LJ7, 2.9 for LJ13 and 0.68 for LJ38).
+
+    The box is ``[−L, L]^n`` with ``(2L)³ = 2 n_atoms``: uniform starts fill a cube at the
+    reduced density 0.5 of a dilute liquid. Below ``r = 0.01`` a pair's energy continues
+    linearly in ``r²``, so that values stay finite.
+
+    Parameters
+    ----------
+    n_atoms : int
+        Number of atoms, at least 2; the minimum is known for 7, 13 and 38.
+    """
+    if isinstance(n_atoms, bool) or not isinstance(n_atoms, int) or n_atoms < 2:
+        raise ValueError(f"lennard_jones: n_atoms must be an integer >= 2, got {n_atoms!r}")
+    half = 0.5 * (2.0 * n_atoms) ** (1.0 / 3.0)
+    known = n_atoms in LJ_GLOBAL_MINIMA
+    name = f"lj{n_atoms}"
+
+    @_landscape(
+        name,
+        ndim=3 * n_atoms,
+        lower=-half,
+        upper=half,
+        fmin=(lambda n: _lj_global_minimum(n_atoms)[1]) if known else None,
+        argmin=(lambda n: list(_lj_global_minimum(n_atoms)[0])) if known else None,
+        value_tol=1e-3 * abs(LJ_GLOBAL_MINIMA[n_atoms]) if known else None,
+    )
+    def problem(x: Array, xp: Any) -> tuple[Array, Array]:
+        pos = xp.reshape(x, (*x.shape[:-1], n_atoms, 3))
+        d = xp.expand_dims(pos, axis=-2) - xp.expand_dims(pos, axis=-3)  # (..., N, N, 3)
+        r2 = xp.sum(d * d, axis=-1)
+        # Every pair appears twice and each atom once with itself: mask the diagonal.
+        off = 1.0 - xp.eye(n_atoms, dtype=x.dtype, device=array_api_compat.device(x))
+        phi, dphi = _lj_pair(r2 + (1.0 - off), xp)
+        f = 0.5 * xp.sum(xp.sum(off * phi, axis=-1), axis=-1)
+        g = xp.sum(xp.expand_dims(2.0 * off * dphi, axis=-1) * d, axis=-2)
+        return f, xp.reshape(g, x.shape)
+
+    return problem
+
+
+def _noisy_samples(
+    model: Callable[[float], float], t: Sequence[float], noise: float, seed: int
+) -> tuple[float, ...]:
+    rng = random.Random(seed)
+    return tuple(model(tj) + rng.gauss(0.0, noise) for tj in t)
+
+
+def sinusoids(
+    n_samples: int = 100,
+    duration: float = 10.0,
+    noise: float = 0.1,
+    seed: int = 0,
+    true_params: Sequence[float] = (1.1, 1.0, 0.5, 1.9, -0.8, 0.6, 2.7, 0.3, -1.0),
+) -> RegressionProblem:
+    """Fit a sum of ``K`` sinusoids ``Σₖ aₖ cos(ωₖ t) + bₖ sin(ωₖ t)`` to noisy samples.
+
+    The classic multimodal fit of spectral estimation: the mean squared residual is a
+    quadratic in the amplitudes but has a local minimum roughly every ``2π / duration`` in
+    each frequency. ``θ = (ω₁, a₁, b₁, ..., ω_K, a_K, b_K)``, ``n = 3K``, in the box
+    ``[−4, 4]^n``. The samples are ``yⱼ = model(θ*, tⱼ) + noise·N(0, 1)`` at ``n_samples``
+    equally spaced ``tⱼ`` in ``[0, duration]``, drawn with ``random.Random(seed)``. Relabelling
+    the sinusoids, or flipping the sign of a frequency with its ``b``, leaves the loss
+    unchanged; the noise moves the minimum off ``θ*``, so ``fmin`` and ``argmin`` are None
+    (the benchmark computes a reference minimum).
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of samples, at least 2.
+    duration : float
+        Length of the sampled interval, positive.
+    noise : float
+        Standard deviation of the Gaussian noise.
+    seed : int
+        Seed of the noise.
+    true_params : sequence of float
+        ``θ*``, three numbers per sinusoid.
+    """
+    if n_samples < 2 or not duration > 0.0:
+        raise ValueError("sinusoids: needs n_samples >= 2 and duration > 0")
+    theta = tuple(float(v) for v in true_params)
+    if not theta or len(theta) % 3:
+        raise ValueError(f"sinusoids: true_params needs 3 numbers per sinusoid, got {len(theta)}")
+    k_waves = len(theta) // 3
+    waves = [theta[3 * k : 3 * k + 3] for k in range(k_waves)]
+    t = tuple(duration * j / (n_samples - 1) for j in range(n_samples))
+
+    def clean(tj: float) -> float:
+        return sum(a * math.cos(w * tj) + b * math.sin(w * tj) for w, a, b in waves)
+
+    y = _noisy_samples(clean, t, noise, seed)
+
+    @_landscape(
+        "sinusoids",
+        ndim=3 * k_waves,
+        cls=RegressionProblem,
+        lower=-4.0,
+        upper=4.0,
+        true_params=theta,
+        t=t,
+        y=y,
+    )
+    def problem(x: Array, xp: Any) -> tuple[Array, Array]:
+        tt, yy = _asarray(xp, t, x), _asarray(xp, y, x)
+        p = xp.reshape(x, (*x.shape[:-1], k_waves, 3))
+        w, a, b = p[..., 0:1], p[..., 1:2], p[..., 2:3]  # (..., K, 1)
+        c, s = xp.cos(w * tt), xp.sin(w * tt)  # (..., K, samples)
+        r = xp.sum(a * c + b * s, axis=-2) - yy
+        two_r = xp.expand_dims(2.0 * r, axis=-2)
+        g = xp.stack(
+            [
+                xp.mean(two_r * tt * (b * c - a * s), axis=-1),
+                xp.mean(two_r * c, axis=-1),
+                xp.mean(two_r * s, axis=-1),
+            ],
+            axis=-1,
+        )
+        return xp.mean(r * r, axis=-1), xp.reshape(g, x.shape)
+
+    return problem
+
+
+def gaussian_peaks(
+    n_samples: int = 200,
+    noise: float = 0.1,
+    seed: int = 0,
+    true_params: Sequence[float] = (2.0, 2.0, 3.0, 4.5, 1.0, 2.0, 7.5, 3.0, 4.0),
+) -> RegressionProblem:
+    """Fit ``K`` Gaussian peaks ``Σₖ hₖ exp(−½ (sₖ (t − cₖ))²)`` to a noisy spectrum.
+
+    Peak fitting as in spectroscopy and chromatography: ``θ = (c₁, s₁, h₁, ...)`` holds each
+    peak's centre, inverse width and height, ``n = 3K``, in the box ``[0, 10]^n``, over
+    ``n_samples`` equally spaced ``t`` in ``[0, 10]``. Its local minima put two model peaks
+    on one true peak, or a peak far from the data where its gradient vanishes. The samples
+    are ``model(θ*, tⱼ) + noise·N(0, 1)``, drawn with ``random.Random(seed)``; relabelling
+    the peaks leaves the loss unchanged; ``fmin`` and ``argmin`` are None, as for
+    :func:`sinusoids`.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of samples, at least 2.
+    noise : float
+        Standard deviation of the Gaussian noise.
+    seed : int
+        Seed of the noise.
+    true_params : sequence of float
+        ``θ*``, three numbers per peak.
+    """
+    if n_samples < 2:
+        raise ValueError(f"gaussian_peaks: n_samples must be at least 2, got {n_samples}")
+    theta = tuple(float(v) for v in true_params)
+    if not theta or len(theta) % 3:
+        raise ValueError(f"gaussian_peaks: true_params needs 3 numbers per peak, got {len(theta)}")
+    k_peaks = len(theta) // 3
+    peaks = [theta[3 * k : 3 * k + 3] for k in range(k_peaks)]
+    t = tuple(10.0 * j / (n_samples - 1) for j in range(n_samples))
+
+    def clean(tj: float) -> float:
+        return sum(h * math.exp(-0.5 * (s * (tj - c)) ** 2) for c, s, h in peaks)
+
+    y = _noisy_samples(clean, t, noise, seed)
+
+    @_landscape(
+        "gaussian_peaks",
+        ndim=3 * k_peaks,
+        cls=RegressionProblem,
+        lower=0.0,
+        upper=10.0,
+        true_params=theta,
+        t=t,
+        y=y,
+    )
+    def problem(x: Array, xp: Any) -> tuple[Array, Array]:
+        tt, yy = _asarray(xp, t, x), _asarray(xp, y, x)
+        p = xp.reshape(x, (*x.shape[:-1], k_peaks, 3))
+        c, s, h = p[..., 0:1], p[..., 1:2], p[..., 2:3]  # (..., K, 1)
+        dt = tt - c
+        u = s * dt
+        e = xp.exp(-0.5 * u * u)  # (..., K, samples)
+        r = xp.sum(h * e, axis=-2) - yy
+        two_r_e = xp.expand_dims(2.0 * r, axis=-2) * e
+        two_r_he_u = two_r_e * h * u
+        g = xp.stack(
+            [
+                xp.mean(two_r_he_u * s, axis=-1),
+                xp.mean(-two_r_he_u * dt, axis=-1),
+                xp.mean(two_r_e, axis=-1),
+            ],
+            axis=-1,
+        )
+        return xp.mean(r * r, axis=-1), xp.reshape(g, x.shape)
+
+    return problem
+
+
+# Where the RK4 map is unstable (large ω or μ, beyond the box) the simulated state is held
+# at ±100 after each step, so that it cannot overflow; the record stays within ±3.
+_VDP_WALL = 100.0
+
+
+def van_der_pol(
+    duration: float = 20.0,
+    step: float = 0.2,
+    noise: float = 0.2,
+    seed: int = 0,
+    true_params: tuple[float, float] = (2.0, 1.0),
+) -> RegressionProblem:
+    """Fit the van der Pol oscillator ``ẍ = μ(1 − x²)ẋ − ω²x`` to a noisy simulated record.
+
+    A parameter fit through a simulation: ``θ = (ω, μ)`` in the box ``[0, 4]²``; the model
+    is the classical Runge-Kutta (RK4) map with a fixed ``step``, integrated from
+    ``(x, ẋ) = (2, 0)`` over ``[0, duration]``, and its gradient is that of the discrete map
+    (forward sensitivities through every stage), exact to rounding. The record is the
+    simulated ``x`` at every step for ``θ* = true_params``, plus ``noise·N(0, 1)`` drawn
+    with ``random.Random(seed)``; the loss is the mean squared residual. The oscillation
+    slips by whole periods as ``ω`` moves, so the loss has a local minimum at nearly every
+    period count, roughened by the noise; ``fmin`` and ``argmin`` are None (the noise moves
+    the minimum; the benchmark computes a reference). Where the RK4 map is unstable (far
+    outside the box) the state is clipped to ``±100`` after each step, and the gradient is
+    that of the clipped map.
+
+    Parameters
+    ----------
+    duration : float
+        Length of the record, a positive multiple of ``step``.
+    step : float
+        RK4 step, positive.
+    noise : float
+        Standard deviation of the observation noise.
+    seed : int
+        Seed of the noise.
+    true_params : tuple of float
+        ``(ω*, μ*)``.
+    """
+    if not (step > 0.0 and duration > 0.0):
+        raise ValueError("van_der_pol: needs step > 0 and duration > 0")
+    steps = round(duration / step)
+    if steps < 1 or abs(steps * step - duration) > 1e-9 * duration:
+        raise ValueError(f"van_der_pol: duration must be a multiple of step, got {duration}")
+    omega, mu = (float(v) for v in true_params)
+    x_init, v_init = 2.0, 0.0
+    half = 0.5 * step
+
+    def clean_record() -> list[float]:
+        def rhs(x: float, v: float) -> tuple[float, float]:
+            return v, mu * (1.0 - x * x) * v - omega * omega * x
+
+        x, v = x_init, v_init
+        out = [x]
+        for _ in range(steps):
+            k1 = rhs(x, v)
+            k2 = rhs(x + half * k1[0], v + half * k1[1])
+            k3 = rhs(x + half * k2[0], v + half * k2[1])
+            k4 = rhs(x + step * k3[0], v + step * k3[1])
+            x = x + step / 6.0 * (k1[0] + 2.0 * k2[0] + 2.0 * k3[0] + k4[0])
+            v = v + step / 6.0 * (k1[1] + 2.0 * k2[1] + 2.0 * k3[1] + k4[1])
+            out.append(x)
+        return out
+
+    t = tuple(step * k for k in range(steps + 1))
+    rng = random.Random(seed)
+    y = tuple(xk + rng.gauss(0.0, noise) for xk in clean_record())
+
+    @_landscape(
+        "van_der_pol",
+        ndim=2,
+        cls=RegressionProblem,
+        lower=0.0,
+        upper=4.0,
+        true_params=(omega, mu),
+        t=t,
+        y=y,
+    )
+    def problem(theta: Array, xp: Any) -> tuple[Array, Array]:
+        yy = _asarray(xp, y, theta)
+        e_omega, e_mu = _asarray(xp, [1.0, 0.0], theta), _asarray(xp, [0.0, 1.0], theta)
+        w, m = theta[..., 0:1], theta[..., 1:2]  # (..., 1), broadcasting against (..., 2)
+        w2 = w * w
+
+        # State (x, v) as (..., 1) arrays; sensitivities d(x, v)/dθ as (..., 2).
+        def rhs(x: Array, v: Array, sx: Array, sv: Array) -> tuple[Array, Array, Array, Array]:
+            s = 1.0 - x * x
+            dv = (-2.0 * m * x * v - w2) * sx + m * s * sv - 2.0 * w * x * e_omega
+            return v, m * s * v - w2 * x, sv, dv + s * v * e_mu
+
+        x = xp.full_like(w, x_init)
+        v = xp.full_like(w, v_init)
+        sx, sv = xp.zeros_like(theta), xp.zeros_like(theta)
+        r = x - yy[0]
+        loss, grad = r * r, xp.zeros_like(theta)  # x(0) does not depend on θ
+        for k in range(1, steps + 1):
+            k1 = rhs(x, v, sx, sv)
+            k2 = rhs(x + half * k1[0], v + half * k1[1], sx + half * k1[2], sv + half * k1[3])
+            k3 = rhs(x + half * k2[0], v + half * k2[1], sx + half * k2[2], sv + half * k2[3])
+            k4 = rhs(x + step * k3[0], v + step * k3[1], sx + step * k3[2], sv + step * k3[3])
+            x, v, sx, sv = (
+                z + step / 6.0 * (a + 2.0 * b + 2.0 * c + d)
+                for z, a, b, c, d in zip((x, v, sx, sv), k1, k2, k3, k4, strict=True)
+            )
+            # Held at the wall, a state no longer depends on θ (the clip's derivative).
+            x, sx = xp.clip(x, -_VDP_WALL, _VDP_WALL), xp.where(xp.abs(x) <= _VDP_WALL, sx, 0.0)
+            v, sv = xp.clip(v, -_VDP_WALL, _VDP_WALL), xp.where(xp.abs(v) <= _VDP_WALL, sv, 0.0)
+            r = x - yy[k]
+            loss = loss + r * r
+            grad = grad + 2.0 * r * sx
+        return loss[..., 0] / (steps + 1), grad / (steps + 1)
+
+    return problem
+
+
+# ---------------------------------------------------------------------------------------
 # Registry.
 
 _FACTORIES: dict[str, Callable[..., Problem]] = {
-    f.__name__: f for f in (weierstrass, wrinkled_bowl, riemann, gaussian_wells, noisy_regression)
+    f.__name__: f
+    for f in (
+        weierstrass,
+        wrinkled_bowl,
+        riemann,
+        gaussian_wells,
+        noisy_regression,
+        sinusoids,
+        gaussian_peaks,
+        van_der_pol,
+    )
 }
 
 PROBLEMS: dict[str, Problem] = {
@@ -648,8 +1152,27 @@ PROBLEMS: dict[str, Problem] = {
         griewank,
         levy,
         *(factory() for factory in _FACTORIES.values()),
+        *(lennard_jones(n_atoms) for n_atoms in sorted(LJ_GLOBAL_MINIMA)),
     )
 }
+
+#: The test landscapes of the optimisation literature (``rbo bench``'s default suite).
+LANDSCAPES = (
+    "quadratic",
+    "rosenbrock",
+    "rastrigin",
+    "ackley",
+    "griewank",
+    "levy",
+    "weierstrass",
+    "wrinkled_bowl",
+    "riemann",
+    "gaussian_wells",
+    "noisy_regression",
+)
+#: Objectives from the sciences: Lennard-Jones clusters, multimodal curve fits and a
+#: parameter fit through a noisy simulation.
+SCIENCE = ("lj7", "lj13", "lj38", "sinusoids", "gaussian_peaks", "van_der_pol")
 
 
 def get(name: str, **kwargs: Any) -> Problem:

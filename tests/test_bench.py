@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from rbo._bench import (
     BudgetExhausted,
     Counted,
     Run,
+    Summary,
     Target,
     default_methods,
     method,
@@ -179,3 +181,87 @@ def test_worker_processes_give_the_same_runs_as_one_process():
     two = run_suite(*args, seed=5, jobs=2)
     key = [(r.problem, r.method, r.start, r.success, r.gap, r.nfev, r.trace) for r in one]
     assert key == [(r.problem, r.method, r.start, r.success, r.gap, r.nfev, r.trace) for r in two]
+
+
+def _rugged_script():
+    """benchmarks/rugged.py as a module (the benchmarks folder is not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "rugged.py"
+    spec = importlib.util.spec_from_file_location("rugged_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_suites_split_the_problems_into_landscapes_and_science():
+    from rbo._bench import SUITES
+
+    assert set(SUITES["landscapes"]) | set(SUITES["science"]) == set(problems.PROBLEMS)
+    assert set(SUITES["rugged"]) == set(SUITES["landscapes"]) - {"quadratic", "rosenbrock"}
+    assert {"lj7", "lj13", "lj38"} <= set(SUITES["science"])
+
+
+def test_rbo_runs_record_their_evaluations_per_step_and_other_methods_none():
+    from rbo._bench import run_one
+
+    x0 = start_points("rastrigin", 2, 1, seed=0)[0]
+    r = run_one("rastrigin", 2, method("rbo"), 0, x0, 0, 300)
+    assert 1.0 <= r.evals_per_step <= r.nfev
+    assert math.isnan(run_one("rastrigin", 2, method("L-BFGS-B"), 0, x0, 0, 300).evals_per_step)
+    (s,) = summarize([r])
+    assert s.median_evals_per_step == r.evals_per_step
+
+
+def test_science_problems_run_in_the_bench_command(tmp_path):
+    from rbo._cli import build_parser, main
+
+    assert build_parser().parse_args(["bench", "--suite", "science"]).suite == "science"
+    out = tmp_path / "bench"
+    args = ["bench", "--problems", "lj7", "sinusoids", "--methods", "L-BFGS-B", "--starts", "1"]
+    assert main([*args, "--budget", "30", "--out", str(out), "--no-plot", "--quiet"]) == 0
+    text = (out / "results.md").read_text()
+    assert "lj7" in text and "sinusoids" in text and "f − f* ≤ 0.01651" in text
+
+
+def _summary(problem, label, successes, gap):
+    return Summary(problem, 2, label, 10, successes, gap, 100.0, 0.1, "", 0)
+
+
+def test_rugged_verdicts_pass_and_fail_on_known_tables():
+    rugged = _rugged_script()
+    local = {m: 0 for m in rugged.LOCAL}
+    # Two rugged instances: rbo 3 + 3 successes against L-BFGS-B's 1 + 1 (3x), smaller gaps
+    # on both, no local method above it: every target passes.
+    rows = {
+        ("a", 2): {"rbo": _summary("a", "rbo", 3, 0.1)}
+        | {m: _summary("a", m, local[m] + (m == "L-BFGS-B"), 1.0) for m in local},
+        ("b", 2): {"rbo": _summary("b", "rbo", 3, 0.1)}
+        | {m: _summary("b", m, local[m] + (m == "L-BFGS-B"), 1.0) for m in local},
+    }
+    lines = rugged.verdicts("rbo", rows, rugged=set(rows))
+    assert [line[:8] for line in lines] == ["(a) PASS", "(b) PASS", "(c) PASS", "(d) PASS"]
+    assert "6 successes against L-BFGS-B's 2 (3.00x" in lines[1]
+    # One fewer success than SGD on one instance, an equal gap on the other, 5 against 2.
+    rows[("a", 2)]["rbo"] = _summary("a", "rbo", 2, 0.1)
+    rows[("a", 2)]["sgd"] = _summary("a", "sgd", 3, 0.5)
+    rows[("b", 2)]["rbo"] = _summary("b", "rbo", 3, 1.005)
+    lines = rugged.verdicts("rbo", rows, rugged=set(rows))
+    assert [line[:8] for line in lines] == ["(a) PASS", "(b) FAIL", "(c) FAIL", "(d) FAIL"]
+    assert "1/2 instances (50 %" in lines[2] and "a n=2 to sgd (3 vs 2)" in lines[3]
+    assert rugged.best_method(rows[("a", 2)]) == "sgd"
+
+
+def test_rugged_benchmark_runs_variants_side_by_side(capsys):
+    rugged = _rugged_script()
+    argv = ["--quick", "--problems", "rastrigin", "lj7", "--dims", "2", "--starts", "1"]
+    argv += ["--budget", "40", "--science-budget", "40", "--variant", 'small={"radius": 0.3}']
+    assert rugged.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| rastrigin | 2 | " in out and "| lj7 | 21 | " in out
+    assert "**rbo** against" in out and "**small** against" in out
+    assert out.count("(a) ") == 2 and "median evaluations per rbo step" in out
+    with pytest.raises(SystemExit):
+        rugged.main(["--variant", "broken={radius"])

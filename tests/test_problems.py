@@ -255,7 +255,16 @@ def test_registry_and_factories() -> None:
         "riemann",
         "gaussian_wells",
         "noisy_regression",
+        "lj7",
+        "lj13",
+        "lj38",
+        "sinusoids",
+        "gaussian_peaks",
+        "van_der_pol",
     }
+    # The two suites split the registry between them.
+    assert set(problems.LANDSCAPES) | set(problems.SCIENCE) == set(PROBLEMS)
+    assert not set(problems.LANDSCAPES) & set(problems.SCIENCE)
     assert all(name == p.name for name, p in PROBLEMS.items())
     assert problems.get("levy") is problems.levy
     bowl = problems.get("wrinkled_bowl", eps=0.5, omega=10.0)
@@ -284,3 +293,185 @@ def test_wells_are_reproducible_from_the_seed() -> None:
     x = np.linspace(-3.0, 3.0, 10).reshape(5, 2)
     np.testing.assert_array_equal(a(x), b(x))
     assert a.minimum(2) == b.minimum(2)
+
+
+# ---------------------------------------------------------------------------------------
+# Scientific objectives.
+
+LJ = _params([problems.get(name) for name in ("lj7", "lj13", "lj38")])
+
+
+def _lj_reference(x: np.ndarray) -> tuple[float, np.ndarray]:
+    """Energy and gradient of a Lennard-Jones cluster by a plain loop over pairs."""
+    pos = x.reshape(-1, 3)
+    e, grad = 0.0, np.zeros_like(pos)
+    for i in range(len(pos)):
+        for j in range(i + 1, len(pos)):
+            d = pos[i] - pos[j]
+            r = math.sqrt(d @ d)
+            e += 4.0 * (r**-12 - r**-6)
+            force = 4.0 * (-12.0 * r**-13 + 6.0 * r**-7) * d / r  # dE/dx_i
+            grad[i] += force
+            grad[j] -= force
+    return e, grad.ravel()
+
+
+def _spread_cluster(n_atoms: int, rng: np.random.Generator) -> np.ndarray:
+    """A random cluster with no two atoms closer than 0.8 (a start a minimiser might see)."""
+    pos = []
+    while len(pos) < n_atoms:
+        p = rng.uniform(-1.6, 1.6, 3) * (n_atoms / 13) ** (1 / 3)
+        if all(np.linalg.norm(p - q) > 0.8 for q in pos):
+            pos.append(p)
+    return np.concatenate(pos)
+
+
+@pytest.mark.parametrize("problem", LJ)
+def test_lennard_jones_matches_a_plain_pair_loop(problem: Problem, backend: Backend) -> None:
+    rng = np.random.default_rng(7)
+    n_atoms = problem.ndim // 3
+    x = np.stack([_spread_cluster(n_atoms, rng) for _ in range(3)])
+    f, g = (backend.to_numpy(a) for a in problem.value_and_grad(backend.asarray(x)))
+    for row in range(3):
+        e_ref, g_ref = _lj_reference(x[row])
+        assert f[row] == pytest.approx(e_ref, rel=1e-12)
+        np.testing.assert_allclose(g[row], g_ref, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("problem", LJ)
+def test_lennard_jones_matches_ase(problem: Problem) -> None:
+    ase = pytest.importorskip("ase", reason="ase is not installed")
+    from ase.calculators.lj import LennardJones
+
+    rng = np.random.default_rng(8)
+    x = _spread_cluster(problem.ndim // 3, rng)
+    atoms = ase.Atoms("Ar" * (problem.ndim // 3), positions=x.reshape(-1, 3))
+    # A cutoff far beyond the cluster: ase then computes the bare potential.
+    atoms.calc = LennardJones(sigma=1.0, epsilon=1.0, rc=1e3)
+    f, g = problem.value_and_grad(x)
+    assert float(f) == pytest.approx(atoms.get_potential_energy(), rel=1e-10)
+    np.testing.assert_allclose(-g.reshape(-1, 3), atoms.get_forces(), rtol=1e-8, atol=1e-9)
+
+
+@pytest.mark.parametrize("problem", LJ)
+def test_lennard_jones_minima_are_the_cambridge_cluster_database_values(problem: Problem) -> None:
+    n_atoms = problem.ndim // 3
+    argmin, fmin = problem.minimum(problem.ndim)
+    assert fmin == pytest.approx(problems.LJ_GLOBAL_MINIMA[n_atoms], abs=1e-6)
+    e_ref, g_ref = _lj_reference(np.asarray(argmin))
+    assert e_ref == pytest.approx(fmin, rel=1e-13)
+    np.testing.assert_allclose(g_ref, 0.0, atol=1e-9)
+    # A minimum, not a saddle: the Hessian (by differences of the gradient) has no
+    # negative eigenvalue beyond the six zero modes of rotation and translation.
+    x, h = np.asarray(argmin), 1e-5
+    eye = np.eye(x.size)
+    hess = np.stack([(problem.jac(x + h * e) - problem.jac(x - h * e)) / (2 * h) for e in eye])
+    eig = np.linalg.eigvalsh(0.5 * (hess + hess.T))
+    assert eig[0] > -1e-5 and np.sum(np.abs(eig) < 1e-4) == 6 and eig[6] > 0.1
+    assert np.all(np.abs(argmin) <= problem.upper)
+
+
+def test_lennard_jones_pair_energy_has_its_minimum_at_two_to_the_sixth() -> None:
+    p = problems.lennard_jones(2)
+    r_min = 2.0 ** (1.0 / 6.0)
+    f, g = p.value_and_grad(np.array([[0.0, 0.0, 0.0, r_min, 0.0, 0.0], [0, 0, 0, 1.0, 0, 0]]))
+    np.testing.assert_allclose(f, [-1.0, 0.0], atol=1e-15)
+    np.testing.assert_allclose(g[0], 0.0, atol=1e-14)
+    assert p.minimum(6) == (None, None)
+
+
+def test_coincident_atoms_give_finite_values_that_push_them_apart(backend: Backend) -> None:
+    x = np.zeros((2, 9))
+    x[1, 3] = 1e-3  # two atoms 1e-3 apart, one on top of another
+    for dtype in ("float32", "float64"):
+        f, g = (
+            backend.to_numpy(a)
+            for a in problems.lennard_jones(3).value_and_grad(backend.asarray(x, dtype))
+        )
+        assert np.all(np.isfinite(f)) and np.all(np.isfinite(g))
+        assert g[1, 3] < 0.0 < g[1, 0]  # descent (−g) moves them apart
+
+
+def test_lennard_jones_success_is_a_thousandth_of_the_minimum_energy() -> None:
+    from rbo._bench import target
+
+    t = target("lj38", 114)
+    assert t.gap_tol == pytest.approx(0.173928427, rel=1e-6) and t.radius is None
+    # The second-lowest LJ38 minimum (icosahedral, -173.252378) is not a success.
+    assert not t.reached(None, -173.252378) and t.reached(None, -173.8)
+
+
+@pytest.mark.parametrize("name", ["sinusoids", "gaussian_peaks", "van_der_pol"])
+def test_noise_free_fit_is_exact_at_the_true_parameters(name: str) -> None:
+    p = problems.get(name, noise=0.0)
+    f, g = p.value_and_grad(np.asarray(p.true_params))
+    assert float(f) == pytest.approx(0.0, abs=1e-26)
+    np.testing.assert_allclose(g, 0.0, atol=1e-12)
+    # Elsewhere the fit is off: the loss is not flat.
+    assert float(p(np.asarray(p.true_params) + 0.1)) > 1e-3
+
+
+@pytest.mark.parametrize("name", ["sinusoids", "gaussian_peaks", "van_der_pol"])
+def test_fits_have_several_local_minima(name: str) -> None:
+    from scipy.optimize import minimize
+
+    p = problems.get(name)
+    box = [(p.lower, p.upper)] * p.ndim
+
+    def descend(x0: np.ndarray) -> float:
+        return minimize(p.value_and_grad, x0, jac=True, method="L-BFGS-B", bounds=box).fun
+
+    best = descend(np.asarray(p.true_params))
+    rng = np.random.default_rng(0)
+    ends = [descend(x0) for x0 in rng.uniform(p.lower, p.upper, (12, p.ndim))]
+    # Descents from the box end at distinct local minima, some far above the best fit.
+    stuck = {round(e, 3) for e in ends if e > best + 0.1}
+    assert len(stuck) >= 3 and min(ends) >= best - 1e-9
+
+
+def test_van_der_pol_record_follows_the_ode() -> None:
+    from scipy.integrate import solve_ivp
+
+    p = problems.van_der_pol(noise=0.0, step=0.01, duration=10.0)
+    w, mu = p.true_params
+    sol = solve_ivp(
+        lambda t, y: [y[1], mu * (1 - y[0] ** 2) * y[1] - w * w * y[0]],
+        (0.0, 10.0),
+        [2.0, 0.0],
+        t_eval=p.t,
+        rtol=1e-11,
+        atol=1e-12,
+    )
+    # RK4's global error at this step is about 1e-7.
+    np.testing.assert_allclose(p.y, sol.y[0], atol=1e-6)
+
+
+def test_van_der_pol_far_outside_the_box_stays_finite_without_warnings() -> None:
+    p = problems.van_der_pol()
+    f, g = p.value_and_grad(np.array([[50.0, 50.0], [1e3, 3.0], [-20.0, -30.0]]))
+    assert np.all(np.isfinite(f)) and np.all(np.isfinite(g))
+
+
+def test_reference_minima_of_the_fits_are_no_worse_than_the_truth() -> None:
+    from rbo._bench import target
+
+    for name in ("sinusoids", "gaussian_peaks"):
+        p = problems.get(name)
+        t = target(name, p.ndim)
+        assert t.fmin <= float(p(np.asarray(p.true_params)))
+        assert t.fmin <= 0.1**2 * 1.1  # about the noise variance
+
+
+def test_scientific_factories_reject_bad_parameters() -> None:
+    with pytest.raises(ValueError, match="n_atoms"):
+        problems.lennard_jones(1)
+    with pytest.raises(ValueError, match="n_atoms"):
+        problems.lennard_jones(7.0)
+    with pytest.raises(ValueError, match=r"sinusoids.*3 numbers"):
+        problems.sinusoids(true_params=(1.0, 2.0))
+    with pytest.raises(ValueError, match=r"gaussian_peaks.*3 numbers"):
+        problems.gaussian_peaks(true_params=())
+    with pytest.raises(ValueError, match=r"van_der_pol.*multiple"):
+        problems.van_der_pol(duration=1.05, step=0.1)
+    with pytest.raises(ValueError, match="van_der_pol"):
+        problems.van_der_pol(step=0.0)

@@ -21,8 +21,10 @@ from ._report import provenance as provenance
 from ._report import tally as tally
 from ._report import verdict as verdict
 from ._report import write_csv as write_csv
+from ._suite import SUITES as SUITES
 from ._suite import Run as Run
 from ._suite import Summary as Summary
+from ._suite import evals_per_step as evals_per_step
 from ._suite import instances as instances
 from ._suite import run_counted as run_counted
 from ._suite import run_one as run_one
@@ -32,5 +34,6 @@ from ._suite import success_at as success_at
 from ._suite import success_curve as success_curve
 from ._suite import summarize as summarize
 from ._targets import GAP_FRACTION as GAP_FRACTION
+from ._targets import REFERENCE_STARTS as REFERENCE_STARTS
 from ._targets import Target as Target
 from ._targets import target as target

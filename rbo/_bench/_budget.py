@@ -46,6 +46,9 @@ class Counted:
         Best point seen and its value (``inf`` before any finite value).
     trace : list of (int, bool)
         ``(nfev, success)`` each time the success of the best point changed.
+    result : object or None
+        What the method returned, where the harness keeps it (rbo's result); None when the
+        budget stopped the method.
 
     Examples
     --------
@@ -77,6 +80,7 @@ class Counted:
         self.best_x: Any = None
         self.best_f = math.inf
         self.trace: list[tuple[int, bool]] = []
+        self.result: Any = None
         self._last_x: Any = None
         self._last: tuple[float, Any] = (math.nan, None)
 

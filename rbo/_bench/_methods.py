@@ -21,12 +21,13 @@ from ._budget import Counted
 
 __all__ = ["BASELINES", "LOCAL_METHODS", "SCIPY_METHODS", "Method", "default_methods", "method"]
 
-Runner = Callable[[Counted, np.ndarray, float, float, int, int, dict[str, Any]], None]
+# A runner returns the method's own result where it has one (rbo's, for its step counts).
+Runner = Callable[[Counted, np.ndarray, float, float, int, int, dict[str, Any]], Any]
 
 
 def _rbo_family(
     obj: Counted, x0: np.ndarray, lo: float, hi: float, seed: int, budget: int, opts: dict
-) -> None:
+) -> Any:
     options = dict(opts)
     solver = options.pop("solver", "rbo")
     factory = SOLVERS[solver]
@@ -34,7 +35,7 @@ def _rbo_family(
         options.setdefault("seed", seed)
     # maxiter=budget: every step costs at least one evaluation, so only the budget or the
     # method's own stopping test ends the run.
-    minimize(
+    return minimize(
         obj.value_and_grad, x0, jac=True, method=solver, maxiter=budget, maxfev=budget, **options
     )
 
@@ -100,9 +101,10 @@ _SCIPY_LOCAL = ("L-BFGS-B", "BFGS", "CG")
 _SCIPY_GLOBAL = ("basinhopping", "dual_annealing")
 #: scipy's minimizers in the benchmark.
 SCIPY_METHODS = _SCIPY_LOCAL + _SCIPY_GLOBAL
-#: Methods that follow one path downhill from the start: rbo's natural rivals. The global
-#: searchers (basinhopping, dual_annealing) restart and sample the box.
-LOCAL_METHODS = frozenset({*_SCIPY_LOCAL, *BASELINES})
+#: Methods that follow one path downhill from the start: rbo's natural rivals (rbo's own
+#: L-BFGS, ``lbfgs``, among them). The global searchers (basinhopping, dual_annealing)
+#: restart and sample the box.
+LOCAL_METHODS = frozenset({*_SCIPY_LOCAL, *BASELINES, "lbfgs"})
 
 _RUNNERS: dict[str, Runner] = {
     "rbo": _rbo_family,
@@ -137,9 +139,10 @@ class Method:
 
     def run(
         self, obj: Counted, x0: np.ndarray, *, lower: float, upper: float, seed: int, budget: int
-    ) -> None:
-        """Run from ``x0`` until the method stops or ``obj`` raises ``BudgetExhausted``."""
-        _RUNNERS[self.runner](obj, x0, lower, upper, seed, budget, dict(self.options))
+    ) -> Any:
+        """Run from ``x0`` until the method stops or ``obj`` raises ``BudgetExhausted``;
+        returns the method's result where its runner keeps one (rbo's), else None."""
+        return _RUNNERS[self.runner](obj, x0, lower, upper, seed, budget, dict(self.options))
 
 
 def method(name: str, *, label: str | None = None, **options: Any) -> Method:

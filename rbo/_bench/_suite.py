@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import statistics
 import time
 import warnings
@@ -20,8 +21,10 @@ from ._methods import Method
 from ._targets import Target, target
 
 __all__ = [
+    "SUITES",
     "Run",
     "Summary",
+    "evals_per_step",
     "instances",
     "run_counted",
     "run_one",
@@ -48,6 +51,9 @@ class Run:
     time: float  # seconds
     trace: tuple[tuple[int, bool], ...]  # (nfev, success) where the best point's success changed
     error: str = ""  # an exception other than the budget's, if the method raised one
+    # Evaluations per step of rbo's roll (NaN for other methods, or when the budget stopped
+    # the method before it returned a result).
+    evals_per_step: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -64,10 +70,22 @@ class Summary:
     median_time: float
     rule: str
     errors: int
+    median_evals_per_step: float = math.nan  # over the runs that report it
 
     @property
     def success_rate(self) -> float:
         return self.successes / self.runs
+
+
+#: Named problem suites: the optimisation literature's landscapes (``rbo bench``'s default),
+#: the rugged ones among them (the smooth quadratic and Rosenbrock left out) and the
+#: scientific objectives.
+SUITES: dict[str, tuple[str, ...]] = {
+    "landscapes": problems.LANDSCAPES,
+    "rugged": tuple(n for n in problems.LANDSCAPES if n not in ("quadratic", "rosenbrock")),
+    "science": problems.SCIENCE,
+    "all": (*problems.LANDSCAPES, *problems.SCIENCE),
+}
 
 
 def instances(names: Iterable[str], dims: Sequence[int]) -> list[tuple[str, int]]:
@@ -114,7 +132,9 @@ def run_counted(
         # change nothing the counted objective records.
         warnings.simplefilter("ignore")
         try:
-            method.run(obj, x0, lower=problem.lower, upper=problem.upper, seed=seed, budget=budget)
+            obj.result = method.run(
+                obj, x0, lower=problem.lower, upper=problem.upper, seed=seed, budget=budget
+            )
         except BudgetExhausted:
             pass
         except Exception as exc:  # the best point so far still counts; the error is reported
@@ -141,6 +161,7 @@ def run_one(
         time=elapsed,
         trace=tuple(obj.trace),
         error=error,
+        evals_per_step=evals_per_step(obj.result),
     )
 
 
@@ -244,9 +265,41 @@ def summarize(runs: Sequence[Run], targets: Callable[[str, int], Target] = targe
             median_time=statistics.median(r.time for r in group),
             rule=targets(name, n).rule,
             errors=sum(bool(r.error) for r in group),
+            median_evals_per_step=_median_finite(r.evals_per_step for r in group),
         )
         for (name, n, label), group in groups.items()
     ]
+
+
+def _median_finite(values: Iterable[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return statistics.median(finite) if finite else math.nan
+
+
+def evals_per_step(result: Any) -> float:
+    """Evaluations per step of an rbo result: ``nfev / nit`` of its roll (``result.roll``,
+    where the result separates the roll from a final polish), else of the whole run; NaN
+    when there is no result or no step.
+
+    Examples
+    --------
+    >>> from scipy.optimize import OptimizeResult
+    >>> evals_per_step(OptimizeResult(nfev=30, nit=10))
+    3.0
+    >>> evals_per_step(OptimizeResult(nfev=40, nit=10, roll=OptimizeResult(nfev=30, nit=10)))
+    3.0
+    >>> evals_per_step(None)
+    nan
+    """
+    if result is None:
+        return math.nan
+    roll = getattr(result, "roll", None)
+    source = roll if roll is not None else result
+    try:
+        nfev, nit = int(source.nfev), int(source.nit)
+    except (AttributeError, TypeError, ValueError):
+        return math.nan
+    return nfev / nit if nit > 0 else math.nan
 
 
 def success_at(run: Run, k: int) -> bool:
