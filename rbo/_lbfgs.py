@@ -399,6 +399,15 @@ class LBFGS(SolverBase):
             evals=evals,
         )
 
+    def postprocess(self, state: LBFGSState, /, *, intermediate: bool = False) -> dict[str, Any]:
+        """``curvature``: per row, the largest ``y.y / s.y`` of the pairs held, an estimate
+        of the largest curvature of ``f`` near the point (0 when no pair is held)."""
+        xp = array_namespace(state.x)
+        with backends.of(state.x).quiet():
+            ratio = xp.sum(state.y * state.y, axis=-1) * state.rho
+            curvature = xp.max(xp.where(xp.isfinite(ratio), ratio, xp.zeros_like(ratio)), axis=-1)
+        return {"curvature": curvature}
+
     def norms(self, state: LBFGSState, /) -> tuple[Array, Array]:
         """``|projected g|^2`` (what ``gtol`` tests) and ``|x|^2`` per row."""
         return state.gg, dot(state.x, state.x, xp=array_namespace(state.x))

@@ -200,7 +200,10 @@ def minimize(
         result's ``local``, ``roll`` and ``polish`` say what each phase did (``nit``,
         ``nfev``, ``status``, ``message``; ``roll.proj_capped`` counts the projections
         that ended at ``proj_maxiter``), and ``radius``, ``lr``, ``fscale`` the ball's
-        units; ``status`` and ``success`` are those of the last phase. False: the ball
+        units; ``status`` and ``success`` are those of the last phase. ``radius_too_large``
+        says where the minimum returned is sharper than the first ball (the curvature of
+        ``f / fscale`` there, estimated from L-BFGS's last pairs, above ``1 / radius``): the
+        ball alone could not have reached it, the polish did. False: the ball
         alone, with the given (or :class:`rbo.RBO`'s) settings. Ignored by the other
         methods.
     scale : float, optional

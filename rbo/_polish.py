@@ -124,6 +124,7 @@ def roll_and_polish(
     local = phase(lbfgs, x0, local_tests, cap)
     done += _most(local.nit, backend)
     nit = local.nit  # per row
+    curvature = local.get("curvature")  # of the last L-BFGS phase that held pairs, per row
     phases = {"local": _phase(local, objective.nfev)}
     res = local
     if _ends(local, backend) or done >= maxiter or _spent(objective, maxfev, x0):
@@ -143,6 +144,7 @@ def roll_and_polish(
     polishes: list[Any] = []
     previous = _best_value(objective, backend)
     trajectory = None
+    first_radius = ball.radius
     grown = 0  # times in a row the ball grew
     for hop in range(plan.max_hops if maxfev is None else maxiter):
         # The roll leaves the polish as much as the local phase needed (a polish from a
@@ -170,6 +172,7 @@ def roll_and_polish(
         pol = phase(lbfgs, objective.best_x, local_tests, maxfev)
         done += _most(pol.nit, backend)
         nit = nit + pol.nit
+        curvature = _newer(curvature, pol.get("curvature"))
         polishes.append(_phase(pol, objective.nfev - before))
         res = pol
         if _ends(pol, backend) or done >= maxiter or _spent(objective, maxfev, x0):
@@ -190,7 +193,14 @@ def roll_and_polish(
     phases["polish"] = _merged(polishes, backend) if polishes else None
     if trajectory is not None:
         res.trajectory = trajectory
-    return _finish(res, phases, nit, ball, backend)
+    res = _finish(res, phases, nit, ball, backend)
+    if curvature is not None:
+        res.curvature = curvature
+    if curvature is not None and not callable(first_radius):
+        # The graph of f / fscale curves by curvature / fscale at the minimum returned: a
+        # ball larger than the inverse rests above it, on its walls.
+        res.radius_too_large = first_radius * curvature / ball.fscale > 1.0
+    return res
 
 
 def _in_units(
@@ -248,6 +258,15 @@ def _length(
     per_row = [max(v) for v in zip(*(_values(s, backend) for s in spans), strict=True)]
     finite = [v for v in per_row if math.isfinite(v) and v > 0]
     return statistics.median(finite) if finite else 1.0
+
+
+def _newer(old: Any, new: Any) -> Any:
+    """Per row, ``new`` where it holds an estimate (> 0), else ``old``."""
+    if new is None or old is None:
+        return old if new is None else new
+    if isinstance(new, float):
+        return new if new > 0 else old
+    return array_namespace(new).where(new > 0, new, old)
 
 
 def _values(a: Any, backend: Backend) -> list[float]:

@@ -244,3 +244,12 @@ def test_bad_step_control_values_are_named() -> None:
         rbo.RBO(rest=-1.0)
     with pytest.raises(TypeError, match="max_step"):
         rbo.RBO(max_step=lambda k: 1.0)
+
+
+def test_the_result_says_when_the_minimum_found_is_sharper_than_the_ball() -> None:
+    sharp = rbo.minimize(ROSENBROCK, np.zeros(4), jac=ROSENBROCK.jac)
+    assert sharp.success and sharp.radius_too_large
+    assert sharp.curvature > 100  # Rosenbrock's valley floor curves by about 1000
+    shallow = rbo.minimize(lambda x: float(0.001 * x @ x), np.ones(3), jac=lambda x: 0.002 * x)
+    assert shallow.success and not shallow.radius_too_large
+    assert shallow.curvature == pytest.approx(0.002, rel=1e-6)
