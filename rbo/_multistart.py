@@ -98,9 +98,10 @@ def multistart(
 
     ``polish_fraction`` of the budget is kept for the end, when the best distinct
     points found are polished, best first, by ``rbo.minimize(..., method="lbfgs",
-    bounds=bounds)`` while budget remains (at most a third of the reserve each); the
-    reserve not used goes to the rolls. The benchmark behind the default schedule is
-    in ``docs/many-balls.md``.
+    bounds=bounds)``: the three best not polished yet, a third of the reserve each. A
+    polish that converges early leaves its budget to another cycle of rolls (with the
+    same share of what is left kept for its polish), until the budget is spent. The
+    benchmark behind the default schedule is in ``docs/many-balls.md``.
 
     Parameters
     ----------
@@ -110,8 +111,9 @@ def multistart(
     bounds : sequence of (low, high) pairs, or scipy.optimize.Bounds
         The box, finite, one pair per coordinate.
     n_starts : int, optional
-        Balls rolling at once, ``m``. Default: the budget of the rolls over eight
-        rounds, ``(1 - polish_fraction) * maxfev // (8 * segment)``, between 2 and 64.
+        Balls rolling at once, ``m``. Default: enough for the budget of the rolls to
+        last four rounds, ``(1 - polish_fraction) * maxfev // (4 * segment)``, between 2
+        and 64 (13 balls for ``n = 2``, ``maxfev = 2000``; 18 for ``n = 10``, 10,000).
     jac : callable, True, None, '2-point' or '3-point'
         As for :func:`rbo.minimize`. Finite differences are taken here, inside the
         box (a step that would leave it goes the other way), and each of their calls
@@ -230,7 +232,7 @@ def multistart(
         raise ValueError(f"radius must be a positive number; got {radius!r}")
     if n_starts is None:
         rolls = maxfev - int(polish_fraction * maxfev)
-        n_starts = min(64, max(2, rolls // (8 * segment)))
+        n_starts = min(64, max(2, rolls // (4 * segment)))
     n_starts = check_count("n_starts", n_starts, minimum=1)
     retries = check_count("retries", retries) or 0  # never None here
     if callback is not None and not callable(callback):
@@ -481,6 +483,8 @@ class _Watch:
             self.bar.set_postfix(best=f"{self.best.best_f:.6g}")
 
     def finished(self, ball: _Ball, search: Any, *, polish: bool = False) -> None:
+        if self.stopped:  # the callback ended the search: nothing more is reported
+            return
         self.n_done += 1
         if self.best is None or (ball.best_f, ball.index) < (self.best.best_f, self.best.index):
             self.best = ball
@@ -571,17 +575,18 @@ class _Search:
             self._rolls(self.budget - reserve)
             if self.watch.stopped:
                 return
-            left = self.budget - self.spent
-            last = left - reserve < 2 * self.m * 2 * self.cost  # no room for another cycle
+            last = self.budget - self.spent - reserve < 4 * self.cost  # no room to roll
             if share > 0 or last:
                 self._polish(self.budget if last else self.spent + reserve, everything=last)
-            if last or self.spent == before:
+            if self.spent == before or self.budget - self.spent < 2 * self.cost:
                 return
             reserve = int(share * (self.budget - self.spent))
 
     def _rolls(self, limit: int) -> None:
-        """Rounds of ``m`` balls while each can have a start and a step within ``limit``."""
-        alive = [self._new(slot) for slot in range(self.m)]
+        """Rounds of ``m`` balls (fewer, a round's worth each, when little budget is left)
+        while each can have a start and a step within ``limit``."""
+        count = min(self.m, max(1, (limit - self.spent) // self.segment))
+        alive = [self._new(slot) for slot in range(count)]
         while alive and not self.watch.stopped:
             per = min(self.segment, (limit - self.spent) // len(alive))
             if per < 2 * self.cost:  # not even a start and one step each: stop rolling
@@ -596,8 +601,10 @@ class _Search:
                 break
             alive = keep + [self._replace(b, b.slot) for b in alive if b not in keep]
         for ball in alive:
-            if not self.watch.stopped:
+            if ball.result is not None:
                 self._finish(ball)
+        # Balls drawn for a round that did not come: the last ones made, dropped unrun.
+        self.balls = [b for b in self.balls if b.result is not None]
 
     def _new(self, slot: int, x: Any = None, radius: float | None = None) -> _Ball:
         if x is None:
