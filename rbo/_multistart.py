@@ -197,9 +197,9 @@ def multistart(
     >>> def f(x):
     ...     calls.append(x)
     ...     return rastrigin.value_and_grad(x)
-    >>> res = rbo.multistart(f, [(-5.12, 5.12)] * 2, jac=True, maxfev=600, rng=1)
-    >>> len(calls) == res.nfev <= 600, bool(res.fun < 1e-6)
-    (True, True)
+    >>> res = rbo.multistart(f, [(-5.12, 5.12)] * 2, jac=True, maxfev=1000, rng=0)
+    >>> len(calls) == res.nfev <= 1000, round(res.fun, 6)
+    (True, 0.0)
     """
     low, high = _box(bounds)
     n = len(low)
