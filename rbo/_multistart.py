@@ -203,10 +203,8 @@ def multistart(
     """
     low, high = _box(bounds)
     n = len(low)
-    if "x0" in kwargs or "vectorized" in kwargs or "maxfev" in kwargs:
-        raise TypeError("multistart draws x0 itself; pass bounds, maxfev and n_starts")
-    if "bounds" in kwargs:
-        raise TypeError("pass bounds as multistart's second argument only")
+    if "x0" in kwargs or "vectorized" in kwargs:
+        raise TypeError("multistart draws x0 itself; pass bounds and n_starts")
     if "seed" in kwargs:
         raise TypeError(
             "multistart takes rng= (a non-negative int or a numpy.random.Generator), not seed="
@@ -221,6 +219,11 @@ def multistart(
     maxfev = check_count("maxfev", maxfev, minimum=1, allow_none=True)
     if maxfev is None:
         maxfev = 1000 * n * cost
+    if maxfev < 2 * cost:
+        raise ValueError(
+            f"maxfev must cover a start and one step of a ball, {2 * cost} calls of fun "
+            f"with jac={jac!r} in {n} dimensions; got {maxfev}"
+        )
     segment = check_count("segment", segment, minimum=1, allow_none=True)
     if segment is None:
         segment = max(30, 10 * (n + 1)) * cost
@@ -269,7 +272,7 @@ def _fraction(name: str, value: Any, *, upper: float) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number; got {value!r}")
     if not (0.0 <= value < upper):
-        raise ValueError(f"{name} must lie in [0, {upper}); got {value!r}")
+        raise ValueError(f"{name} must lie in [0, {upper:g}); got {value!r}")
     return float(value)
 
 
@@ -570,6 +573,8 @@ class _Search:
         """
         share = self.reserve / self.budget
         reserve = self.reserve
+        if self.budget - reserve < 2 * self.cost:  # a tiny budget: all of it to one ball
+            share, reserve = 0.0, 0
         while not self.watch.stopped:
             before = self.spent
             self._rolls(self.budget - reserve)
@@ -816,8 +821,6 @@ class _Search:
     def result(self) -> OptimizeResult:
         xp = self.where.namespace()
         ran = [b for b in self.balls if b.result is not None]
-        if not ran:  # the callback stopped the search before anything ran
-            raise RuntimeError("multistart: no ball ran")  # pragma: no cover
         best = min(ran, key=lambda b: (b.best_f, b.index))
         if best.best_x is None:  # no finite value anywhere: the first start
             best.best_x = best.start
