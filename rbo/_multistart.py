@@ -328,7 +328,7 @@ def _roll_ball(
     method = options.setdefault("method", "rbo")
     if supports_bounds(method):
         options["bounds"] = bounds
-    elif method != "rbo" and not (isinstance(method, str) and method.lower() == "rbo"):
+    if not (isinstance(method, str) and method.lower() == "rbo"):
         options.pop("radius", None)  # the radius is RBO's: other methods have none
     return minimize(fun, x0, jac=True, vectorized=vectorized, backend=where, **options)
 
