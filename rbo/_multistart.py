@@ -40,7 +40,7 @@ from ._validation import check_count
 __all__ = ["SCHEDULES", "multistart"]
 
 #: Where :func:`multistart` puts the ball that takes over a dropped ball's budget.
-SCHEDULES = ("hop", "restart", "radius")
+SCHEDULES = ("restart", "hop", "radius")
 
 _FD = ("2-point", "3-point")
 
@@ -54,7 +54,7 @@ def multistart(
     jac: Callable[..., Any] | str | bool | None = None,
     maxfev: int | None = None,
     rng: Any = None,
-    schedule: str = "hop",
+    schedule: str = "restart",
     radius: float | None = None,
     polish_fraction: float = 0.2,
     segment: int | None = None,
@@ -85,13 +85,13 @@ def multistart(
 
     its slot and the budget it did not use go to a new ball, placed by ``schedule``:
 
-    ``"hop"`` (default)
+    ``"restart"`` (default)
+        Every other new ball starts near one of the three best points found so far
+        (normal with standard deviation 5 % of the box's width); the others uniformly.
+    ``"hop"``
         A ball that stopped or stalled in a basin is rolled on from its best point as
         a ball four times larger, for one round, to roll out of the basin (then at the
         normal radius again); other slots get a fresh uniform start.
-    ``"restart"``
-        Every other new ball starts near one of the three best points found so far
-        (normal with standard deviation 5 % of the box's width); the others uniformly.
     ``"radius"``
         Uniform starts; the slots' radii are spread from ``radius / 3`` to
         ``3 * radius``.
@@ -125,7 +125,7 @@ def multistart(
         ``njev``, as by :func:`rbo.minimize`. Default ``1000 * n`` evaluations.
     rng : int or numpy.random.Generator, optional
         Seed (a non-negative integer) or generator of the starts, as scipy's ``rng``.
-    schedule : {"hop", "restart", "radius"}
+    schedule : {"restart", "hop", "radius"}
         Where new balls go (above).
     radius : float, optional
         Radius of the balls (see :class:`rbo.RBO`); default a tenth of the box's mean
