@@ -899,7 +899,7 @@ def _row(res: OptimizeResult, i: int, k: int) -> OptimizeResult:
         x=res.x[i, ...], fun=float(res.fun[i]), jac=res.jac[i, ...], nit=int(res.nit[i]),
         status=int(res.status[i]), success=bool(res.success[i]), message=res.message[i],
         x_last=res.x_last[i, ...], fun_last=float(res.fun_last[i]),
-        njev=int(res.njev) if i == 0 else 0,
+        njev=int(res.njev),  # every batch gradient is a gradient of each row
         # Every call evaluates all k rows: each row's share, the remainder on row 0.
         calls=int(res.calls) // k + (int(res.calls) % k if i == 0 else 0),
     )  # fmt: skip

@@ -78,7 +78,7 @@ def test_multistart_is_reproducible_from_its_rng() -> None:
     np.testing.assert_array_equal(a.starts, b.starts)
     np.testing.assert_array_equal(a.runs.x, b.runs.x)
     assert not np.array_equal(a.starts, c.starts)
-    assert np.all((a.starts >= [-1.0, 0.0]) & (a.starts < [1.0, 2.0]))
+    assert np.all((a.starts >= [-1.0, 0.0]) & (a.starts <= [1.0, 2.0]))
 
 
 @pytest.mark.parametrize("device", [None, "device1"])
