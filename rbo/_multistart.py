@@ -155,7 +155,9 @@ def multistart(
         which each ball's round is submitted as a task.
     retries : int
         How many times balls lost with their worker (a process pool broken by a dead
-        process; for Dask, a task that failed outside ``fun``) are run again.
+        process; for Dask, a task that failed outside ``fun``) are run again. The calls
+        such a ball had made are lost with its worker and not counted: only there can
+        the calls of ``fun`` exceed ``maxfev``.
     disp : bool
         Print a line per finished ball.
     progress : bool
@@ -236,7 +238,7 @@ def multistart(
     if n_starts is None:
         rolls = maxfev - int(polish_fraction * maxfev)
         n_starts = min(64, max(2, rolls // (4 * segment)))
-    n_starts = check_count("n_starts", n_starts, minimum=1)
+    n_starts = int(check_count("n_starts", n_starts, minimum=1) or 1)  # never None here
     retries = check_count("retries", retries) or 0  # never None here
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None; got {type(callback).__name__}")
@@ -271,6 +273,7 @@ def multistart(
 def _fraction(name: str, value: Any, *, upper: float) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number; got {value!r}")
+    value = float(value)
     if not (0.0 <= value < upper):
         raise ValueError(f"{name} must lie in [0, {upper:g}); got {value!r}")
     return float(value)
@@ -702,7 +705,7 @@ class _Search:
                 continue
             keep.append(ball)
         # Basins: a ball within basin_tol of a point a better ball holds is dropped.
-        out = []
+        out: list[_Ball] = []
         for ball in sorted(keep, key=lambda b: (b.best_f, b.index)):
             here = _host(ball.x)
             if any(self._same(here, p) and f <= ball.best_f for p, f in self.held):
