@@ -783,6 +783,7 @@ def test_multistart_returns_the_best_of_its_runs(
             backend=backend,
             dtype=dtype,
             maxiter=5,
+            maxfev=40 * n,  # the budget of the whole search
         )
     assert isinstance(res, OptimizeResult)
     assert math.isfinite(res.fun)
