@@ -1,10 +1,18 @@
-"""``rbo.multistart``: many balls dropped at random in a box, the best one kept.
+"""``rbo.multistart``: a global search of a box by rolling balls, under one budget.
 
-The balls run one after the other in this process, as the rows of one batch
+Balls are dropped in the box and rolled by :func:`rbo.minimize` in rounds of a few
+steps each. Between rounds, balls that have stalled, left the box or rolled into a
+basin that a better ball already holds are dropped, and the budget they did not use
+goes to new balls (where the ``schedule`` puts them). What is left at the end polishes
+the best points found with L-BFGS inside the box. The total number of calls of ``fun``
+never exceeds ``maxfev``, and ``fun`` is never called outside the box.
+
+The balls of a round run one after the other in this process, as the rows of one batch
 (``vectorized=True``), or fanned out over ``workers``: a process pool, any map-like
 callable (``multiprocessing.Pool.map``, ``ThreadPoolExecutor.map``, ...) or a
-``dask.distributed.Client``. All starts are drawn on the host from ``rng`` before any
-ball runs, so the same ``rng`` gives the same result whatever runs the balls.
+``dask.distributed.Client``. Every random number is drawn on the host from ``rng``
+between rounds and every decision depends only on the results of whole rounds, so the
+same ``rng`` gives the same result whatever runs the balls.
 """
 
 from __future__ import annotations
@@ -15,29 +23,42 @@ import pickle
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
 from typing import Any
 
+from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 from scipy.optimize import Bounds, OptimizeResult
 
 from . import backends
-from ._arrays import default_float
+from ._arrays import default_float, eps
 from ._bounds import supports_bounds
 from ._minimize import minimize
 from ._status import Status
 from ._validation import check_count
 
-__all__ = ["multistart"]
+__all__ = ["SCHEDULES", "multistart"]
+
+#: Where :func:`multistart` puts the ball that takes over a dropped ball's budget.
+SCHEDULES = ("restart", "hop", "radius")
+
+_FD = ("2-point", "3-point")
 
 
 def multistart(
     fun: Callable[..., Any],
     bounds: Sequence[tuple[float, float]] | Bounds,
-    n_starts: int,
+    n_starts: int | None = None,
     *,
     args: Any = (),
     jac: Callable[..., Any] | str | bool | None = None,
+    maxfev: int | None = None,
     rng: Any = None,
+    schedule: str = "restart",
+    radius: float | None = None,
+    polish_fraction: float = 0.2,
+    segment: int | None = None,
+    basin_tol: float = 0.01,
     backend: str | backends.Backend | None = None,
     dtype: Any = None,
     vectorized: bool = False,
@@ -48,70 +69,121 @@ def multistart(
     callback: Callable[[OptimizeResult], Any] | None = None,
     **kwargs: Any,
 ) -> OptimizeResult:
-    """Minimise from ``n_starts`` uniform random starts in ``bounds``; return the best.
+    r"""Search the box ``bounds`` for the global minimum of ``fun`` with rolling balls.
 
-    The starts are drawn on the host from ``rng`` (NumPy's generator), then cast to the
-    backend's dtype and moved to its device, so a given ``rng`` draws the same starts on
-    every backend and gives the same result whatever ``workers`` run the balls. With
-    ``vectorized=True`` all starts run at once as the rows of one batched
-    :func:`rbo.minimize` (``fun`` maps ``(m, n)`` to ``(m,)``); otherwise each start is
-    one :func:`rbo.minimize` ("a ball"), one after the other or on ``workers``.
+    The search spends at most ``maxfev`` calls of ``fun`` in all and never calls it
+    outside the box. It keeps ``n_starts`` balls rolling, in rounds of ``segment``
+    calls per ball (each round one :func:`rbo.minimize` per ball, from where the ball
+    stopped). After each round a ball is dropped when it
+
+    - has stopped (converged, stagnated, or a failure: ``fun`` raised, or it pressed
+      against the wall of the box until its learning rate had been halved
+      ``max_halvings`` times),
+    - has not lowered its best value in two rounds running, or
+    - lies within ``basin_tol`` of the box's width (in every coordinate) of a point
+      that a better ball holds or held;
+
+    its slot and the budget it did not use go to a new ball, placed by ``schedule``:
+
+    ``"restart"`` (default)
+        Every other new ball starts near one of the three best points found so far
+        (normal with standard deviation 5 % of the box's width); the others uniformly.
+    ``"hop"``
+        A ball that stopped or stalled in a basin is rolled on from its best point as
+        a ball four times larger, for one round, to roll out of the basin (then at the
+        normal radius again); other slots get a fresh uniform start.
+    ``"radius"``
+        Uniform starts; the slots' radii are spread from ``radius / 3`` to
+        ``3 * radius``.
+
+    ``polish_fraction`` of the budget is kept for the end, when the best distinct
+    points found are polished, best first, by ``rbo.minimize(..., method="lbfgs",
+    bounds=bounds)``: the three best not polished yet, a third of the reserve each. A
+    polish that converges early leaves its budget to another cycle of rolls (with the
+    same share of what is left kept for its polish), until the budget is spent. The
+    benchmark behind the default schedule is in ``docs/many-balls.md``.
 
     Parameters
     ----------
-    fun, args, jac
-        As for :func:`rbo.minimize`. With process or Dask workers they must be picklable
-        (Dask uses cloudpickle, so lambdas are fine there).
+    fun, args
+        As for :func:`rbo.minimize`. With process or Dask workers they must be
+        picklable (Dask uses cloudpickle, so lambdas are fine there).
     bounds : sequence of (low, high) pairs, or scipy.optimize.Bounds
-        The box the starts are drawn from, one pair per coordinate; the runs of a method
-        that takes bounds (see :func:`rbo.minimize`) stay in it, RBO's are unconstrained.
-    n_starts : int
-        Number of starts, ``m``.
+        The box, finite, one pair per coordinate.
+    n_starts : int, optional
+        Balls rolling at once, ``m``. Default: enough for the budget of the rolls to
+        last four rounds, ``(1 - polish_fraction) * maxfev // (4 * segment)``, between 2
+        and 64 (13 balls for ``n = 2``, ``maxfev = 2000``; 18 for ``n = 10``, 10,000).
+    jac : callable, True, None, '2-point' or '3-point'
+        As for :func:`rbo.minimize`. Finite differences are taken here, inside the
+        box (a step that would leave it goes the other way), and each of their calls
+        counts in the budget: an evaluation costs ``n + 1`` calls (``2n + 1`` for
+        ``'3-point'``).
+    maxfev : int, optional
+        Calls of ``fun`` allowed in all (with ``vectorized=True``, rows evaluated: a
+        call on ``k`` rows counts ``k``); calls of a callable ``jac`` are counted in
+        ``njev``, as by :func:`rbo.minimize`. Default ``1000 * n`` evaluations.
     rng : int or numpy.random.Generator, optional
-        Seed (a non-negative integer) or generator of the starts, as scipy's ``rng``. A
-        method that draws random numbers (``method="entropy-sgd"``) gets a child seed per
-        ball from it unless its ``seed`` is given.
+        Seed (a non-negative integer) or generator of the starts, as scipy's ``rng``.
+    schedule : {"restart", "hop", "radius"}
+        Where new balls go (above).
+    radius : float, optional
+        Radius of the balls (see :class:`rbo.RBO`); default a tenth of the box's mean
+        width.
+    polish_fraction : float
+        Share of ``maxfev`` kept for the final L-BFGS polish, in ``[0, 1)``.
+    segment : int, optional
+        Calls of ``fun`` per ball per round; default ``max(30, 10 (n + 1))``
+        evaluations.
+    basin_tol : float
+        Two points closer than ``basin_tol`` times the box's width in every
+        coordinate count as one basin.
     backend : str or rbo.backends.Backend, optional
         Where to run (default ``"numpy"``).
     dtype : optional
         Floating dtype of the starts, a dtype of the backend's namespace or its name
         (``"float32"``); default the namespace's default floating dtype.
     vectorized : bool
-        Whether ``fun`` (and ``jac``) take all rows at once; needs ``workers=1``.
+        Whether ``fun`` (and ``jac``) take all rows at once (``(k, n) -> (k,)``): the
+        balls of a round of one radius then roll as the rows of one batch. Needs
+        ``workers=1``.
     workers : int, map-like callable or dask.distributed.Client
-        What runs the balls: ``1`` (default) this process; an int ``k > 1``, a pool of
-        ``k`` processes; a callable ``workers(func, iterable)`` returning the results in
-        order (``multiprocessing.Pool.map``, ``ThreadPoolExecutor.map``,
-        ``client.get_executor().map``, ...); or a ``dask.distributed.Client``, to which
-        each ball is submitted as a task.
+        What runs the balls of a round: ``1`` (default) this process; an int ``k > 1``,
+        a pool of ``k`` processes; a callable ``workers(func, iterable)`` returning the
+        results in order (``multiprocessing.Pool.map``, ``ThreadPoolExecutor.map``,
+        ``client.get_executor().map``, ...); or a ``dask.distributed.Client``, to
+        which each ball's round is submitted as a task.
     retries : int
         How many times balls lost with their worker (a process pool broken by a dead
-        process; for Dask, a task that failed outside ``fun``) are run again.
+        process; for Dask, a task that failed outside ``fun``) are run again. The calls
+        such a ball had made are lost with its worker and not counted: only there can
+        the calls of ``fun`` exceed ``maxfev``.
     disp : bool
-        Print a line per finished ball (per round when vectorized).
+        Print a line per finished ball.
     progress : bool
-        Show a tqdm progress bar over the balls with the best value so far (needs
+        Show a tqdm progress bar over the budget with the best value so far (needs
         ``tqdm``).
     callback : callable, optional
-        ``callback(intermediate_result)`` after each finished ball (once when
-        vectorized): an ``OptimizeResult`` with the best ``x`` and ``fun`` so far,
-        ``best``, ``ball`` (the index just finished), ``result`` (its result),
-        ``n_done`` and ``nfev``. Raising ``StopIteration`` ends the search: the best so
-        far is returned with status 99, balls not run have status 99 and ``fun = inf``.
-        (Per-step callbacks of each ball are not available here.)
+        ``callback(intermediate_result)`` after each finished ball: an
+        ``OptimizeResult`` with the best ``x`` and ``fun`` so far, ``best``, ``ball``
+        (the index just finished), ``result`` (its result), ``n_done`` and ``nfev``.
+        Raising ``StopIteration`` ends the search with the best so far, status 99.
     **kwargs
-        Further arguments of :func:`rbo.minimize` (``maxiter``, ``radius``, ``lr``, ...).
+        Further options of the rolls, as for :func:`rbo.minimize` (``lr``,
+        ``fscale``, ``method``, ...; ``maxiter`` caps each round's steps).
 
     Returns
     -------
     res : scipy.optimize.OptimizeResult
-        The best run's ``x``, ``fun``, ``jac``, ``nit``, ``status``, ``success``,
-        ``message``; ``best`` (its row), ``starts`` (``(m, n)``), ``nfev`` and ``njev``
-        over all runs, and ``runs``: the per-row result of the batch (see
-        :func:`rbo.minimize` with ``vectorized=True``); without ``vectorized`` it also
-        has ``nfev_all`` and ``njev_all``, the counts of each ball. A ball whose ``fun``
-        raised has status 7, the error in its message and the best point it had
-        reached; it does not end the search.
+        ``x``, ``fun``, ``jac`` of the best point found (always inside the box), and
+        ``status``, ``success``, ``message``, ``nit`` of the run that found it;
+        ``best`` (its ball), ``nfev`` (calls of ``fun`` in all, at most ``maxfev``),
+        ``njev``, ``n_balls``, ``starts`` (``(balls, n)``, where each ball started),
+        ``polished`` (the balls polished), and ``runs``: per ball ``x``, ``fun``,
+        ``jac``, ``nit``, ``status``, ``success``, ``message``, ``radius``, ``x_last``,
+        ``fun_last``, ``nfev_all`` and ``njev_all``. A ball whose ``fun`` raised has
+        status 7, the error in its message and the best point it had reached; it does
+        not end the search.
 
     Raises
     ------
@@ -123,145 +195,717 @@ def multistart(
     --------
     >>> import rbo
     >>> from rbo.problems import rastrigin
-    >>> res = rbo.multistart(rastrigin.value_and_grad, [(-5.12, 5.12)] * 2, 16, jac=True,
-    ...                      rng=1, vectorized=True, radius=0.5, lr=0.01, maxiter=200)
-    >>> res.starts.shape, bool(res.fun <= res.runs.fun.min())
-    ((16, 2), True)
+    >>> calls = []
+    >>> def f(x):
+    ...     calls.append(x)
+    ...     return rastrigin.value_and_grad(x)
+    >>> res = rbo.multistart(f, [(-5.12, 5.12)] * 2, jac=True, maxfev=1000, rng=0)
+    >>> len(calls) == res.nfev <= 1000, round(res.fun, 6)
+    (True, 0.0)
     """
     low, high = _box(bounds)
-    n_starts = check_count("n_starts", n_starts, minimum=1)
+    n = len(low)
     if "x0" in kwargs or "vectorized" in kwargs:
         raise TypeError("multistart draws x0 itself; pass bounds and n_starts")
-    method = kwargs.get("method", "rbo")
-    random_method = isinstance(method, str) and method.lower() == "entropy-sgd"
-    if "seed" in kwargs and not random_method:
+    if "seed" in kwargs:
         raise TypeError(
             "multistart takes rng= (a non-negative int or a numpy.random.Generator), not seed="
         )
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}; got {schedule!r}")
+    if jac is None or jac is False:
+        jac = "2-point"
+    if not (callable(jac) or jac is True or jac in _FD):
+        raise ValueError(f"jac must be a callable, True, None, '2-point' or '3-point'; got {jac!r}")
+    cost = 1 + n if jac == "2-point" else 1 + 2 * n if jac == "3-point" else 1
+    maxfev = check_count("maxfev", maxfev, minimum=1, allow_none=True)
+    if maxfev is None:
+        maxfev = 1000 * n * cost
+    if maxfev < 2 * cost:
+        raise ValueError(
+            f"maxfev must cover a start and one step of a ball, {2 * cost} calls of fun "
+            f"with jac={jac!r} in {n} dimensions; got {maxfev}"
+        )
+    segment = check_count("segment", segment, minimum=1, allow_none=True)
+    if segment is None:
+        segment = max(30, 10 * (n + 1)) * cost
+    polish_fraction = _fraction("polish_fraction", polish_fraction, upper=1.0)
+    basin_tol = _fraction("basin_tol", basin_tol, upper=math.inf)
+    if radius is None:
+        radius = 0.1 * sum(h - lo for lo, h in zip(low, high, strict=True)) / n
+    elif isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not radius > 0:
+        raise ValueError(f"radius must be a positive number; got {radius!r}")
+    if n_starts is None:
+        rolls = maxfev - int(polish_fraction * maxfev)
+        n_starts = min(64, max(2, rolls // (4 * segment)))
+    n_starts = int(check_count("n_starts", n_starts, minimum=1) or 1)  # never None here
     retries = check_count("retries", retries) or 0  # never None here
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable or None; got {type(callback).__name__}")
     runner = _runner(workers)
     if vectorized and runner is not None:
         raise ValueError(
-            "vectorized=True runs all balls as one batch in this process; "
+            "vectorized=True runs the balls as one batch in this process; "
             "use workers=1 or vectorized=False"
         )
-    bar = _bar(n_starts) if progress else None
     where = backends.get("numpy" if backend is None else backend)
     xp = where.namespace()
     dtype = _dtype(xp, dtype)
-    host = backends.get("numpy")
-    generator = _generator(host, rng)
-    drawn = host.uniform(generator, low, high, (n_starts, len(low)), dtype=None)
-    starts = where.asarray(drawn, dtype=dtype)
-    # Drawn after the starts, so that they do not change the starts.
-    seeds = [int(s) for s in generator.integers(0, 2**62, size=n_starts)]
-    kwargs.setdefault("polish", False)  # each ball is the ball's own run
-    if supports_bounds(kwargs.get("method", "rbo")):
-        kwargs.setdefault("bounds", bounds)  # the runs stay in the box too
-    if random_method and "seed" not in kwargs:
-        options = [{**kwargs, "seed": s} for s in seeds]
-    else:
-        options = [kwargs] * n_starts
-    watch = _Watch(n_starts, disp, bar, callback)
+    generator = _generator(backends.get("numpy"), rng)
+    task = _Task(fun, args, jac, where, low, high, vectorized)
+    if runner is not None and runner[0] == "pool":
+        _check_picklable(task, runner[1])
+    search = _Search(
+        task=task, runner=runner, retries=retries, where=where, dtype=dtype,
+        generator=generator, low=low, high=high, m=n_starts, budget=maxfev, cost=cost,
+        segment=segment, reserve=int(polish_fraction * maxfev), radius=float(radius),
+        schedule=schedule, basin_tol=basin_tol, options=kwargs,
+        watch=_Watch(maxfev, disp, _bar(maxfev) if progress else None, callback),
+    )  # fmt: skip
     try:
-        if vectorized:
-            runs = minimize(fun, starts, args, jac, vectorized=True, backend=where, **options[0])
-            watch.round(runs)
-        else:
-            ball = _Ball(fun, args, jac, where)
-            items = [(starts[i, ...], options[i]) for i in range(n_starts)]
-            done = watch.collect(_balls(runner, ball, items, retries))
-            runs = _stack(done, starts, xp, watch.stopped)
+        search.run()
     finally:
-        if bar is not None:
-            bar.close()
-    best = runs.best
-    status = Status.CALLBACK if watch.stopped else Status(int(runs.status[best]))
-    return OptimizeResult(
-        x=runs.x_best,
-        fun=runs.fun_best,
-        jac=runs.jac[best, ...],
-        nit=int(runs.nit[best]),
-        status=int(status),
-        success=bool(runs.success[best]) and not watch.stopped,
-        message=status.message if watch.stopped else runs.message[best],
-        nfev=runs.nfev,
-        njev=runs.njev,
-        best=best,
-        starts=starts,
-        runs=runs,
-        backend=runs.backend,
-        device=runs.device,
-    )
+        if search.watch.bar is not None:
+            search.watch.bar.close()
+    return search.result()
 
 
-class _Ball:
-    """One :func:`minimize` from one start: the task that workers run.
+def _fraction(name: str, value: Any, *, upper: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number; got {value!r}")
+    value = float(value)
+    if not (0.0 <= value < upper):
+        raise ValueError(f"{name} must lie in [0, {upper:g}); got {value!r}")
+    return float(value)
 
-    A ball whose ``fun`` or ``jac`` raised comes back as a result with status 7 (with
-    the best point it had reached), so one failing start does not end the search; any
-    other error (bad options) propagates.
+
+class _Task:
+    """One ball's round (a roll, or the polish): what workers run.
+
+    ``item`` is ``(kind, x0, options)``: ``kind`` ``"roll"`` or ``"polish"``, ``x0`` one
+    point (a batch of rows when vectorized). A ball whose ``fun`` or ``jac`` raised, or
+    whose start has no finite value, comes back as a result with status 7 or 5 (with
+    the best point it had reached), so one failing ball does not end the search; any
+    other error (bad options) propagates. The result's ``calls`` counts the calls of
+    ``fun`` (rows evaluated, for a batch).
     """
 
-    def __init__(self, fun: Any, args: Any, jac: Any, where: Any) -> None:
+    def __init__(
+        self, fun: Any, args: Any, jac: Any, where: Any, low: Any, high: Any, vectorized: bool
+    ) -> None:
+        if not callable(fun):
+            raise TypeError(f"fun must be callable; got {type(fun).__name__}")
+        if not isinstance(args, tuple):
+            args = (args,)
         # By name: a backend holds thread-local state, which does not pickle.
         self.fun, self.args, self.jac, self.backend = fun, args, jac, where.name
+        self.low, self.high, self.vectorized = list(low), list(high), vectorized
 
-    def __call__(self, item: tuple[Any, dict[str, Any]]) -> OptimizeResult:
-        start, options = item
+    def __call__(self, item: tuple[str, Any, dict[str, Any]]) -> OptimizeResult:
+        kind, x0, options = item
         where = backends.get(self.backend)
-        jac = _Flagged(self.jac) if callable(self.jac) else self.jac
+        boxed = _Boxed(self.fun, self.args, self.jac, self.low, self.high)
+        bounds = list(zip(self.low, self.high, strict=True))
         try:
-            return minimize(_Flagged(self.fun), start, self.args, jac, backend=where, **options)
+            if kind == "roll":
+                res = _roll_ball(boxed, x0, where, bounds, self.vectorized, options)
+            else:
+                res = _polish_ball(boxed, x0, where, bounds, self.vectorized, options)
         except Exception as exc:
-            partial = getattr(exc, "rbo_result", None)
-            if partial is None and not getattr(exc, "_rbo_in_fun", False):
+            nonfinite = isinstance(exc, ValueError) and str(exc).startswith("fun(x0) must be")
+            if not (getattr(exc, "_rbo_in_fun", False) or nonfinite):
                 raise
-            return _failed(start, exc, partial, where)
+            res = _failed(x0, exc, getattr(exc, "rbo_result", None), where, nonfinite)
+        res.calls = boxed.calls
+        return res
 
 
-class _Flagged:
-    """``fun`` as it is, but marking the exceptions it raises as the objective's own."""
+def _roll_ball(
+    fun: Any, x0: Any, where: Any, bounds: Any, vectorized: bool, options: dict[str, Any]
+) -> OptimizeResult:
+    """One round of one ball (of the rows of a batch): every roll of the search is this call.
 
-    def __init__(self, fun: Any) -> None:
-        self.fun = fun
+    ``fun`` returns ``(f, g)`` and never calls the user's function outside the box.
+    """
+    options = dict(options)
+    method = options.setdefault("method", "rbo")
+    options.setdefault("polish", False)  # the search polishes the best balls itself
+    if supports_bounds(method):
+        options["bounds"] = bounds
+    if not (isinstance(method, str) and method.lower() == "rbo"):
+        options.pop("radius", None)  # the radius is RBO's: other methods have none
+    return minimize(fun, x0, jac=True, vectorized=vectorized, backend=where, **options)
 
-    def __call__(self, *args: Any) -> Any:
+
+def _polish_ball(
+    fun: Any, x0: Any, where: Any, bounds: Any, vectorized: bool, options: dict[str, Any]
+) -> OptimizeResult:
+    """L-BFGS inside the box from ``x0`` (each row), within ``options["maxfev"]``."""
+    return minimize(
+        fun, x0, jac=True, method="lbfgs", bounds=bounds, vectorized=vectorized,
+        backend=where, **options,
+    )  # fmt: skip
+
+
+class _Boxed:
+    """The user's ``fun`` (and ``jac``) as ``x -> (f, g)``, called only inside the box.
+
+    A point outside the box gets NaN for its value and gradient without a call of
+    ``fun``: RBO then stays where it is and halves its learning rate, so its contact
+    points never leave the box. (A batch is evaluated at its rows clipped into the box,
+    and the rows that were outside get NaN.) Finite differences step inside the box: a
+    forward step that would leave it goes backward, a central one is cut at the wall.
+    ``calls`` counts calls of ``fun``, a batch of ``k`` rows as ``k``; exceptions of
+    ``fun`` and ``jac`` are marked as the objective's own.
+    """
+
+    def __init__(self, fun: Any, args: Any, jac: Any, low: Any, high: Any) -> None:
+        self.fun, self.args, self.jac = fun, args, jac
+        self.low, self.high = low, high
+        self.calls = 0
+        self._box: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+    def __call__(self, x: Any) -> tuple[Any, Any]:
+        xp = array_namespace(x)
+        lo, hi = self._bounds(x, xp)
+        inside = xp.all((x >= lo) & (x <= hi), axis=-1)
+        if x.ndim == 1:
+            if bool(inside):
+                return self._value_and_grad(x, xp, lo, hi)
+            nan = xp.full_like(x, math.nan)
+            return xp.asarray(math.nan, dtype=x.dtype, device=device_of(x)), nan
+        if bool(xp.all(inside)):
+            return self._value_and_grad(x, xp, lo, hi)
+        f, g = self._value_and_grad(xp.minimum(xp.maximum(x, lo), hi), xp, lo, hi)
+        f = xp.asarray(f, dtype=x.dtype, device=device_of(x))
+        g = xp.asarray(g, dtype=x.dtype, device=device_of(x))
+        f = xp.where(inside, f, xp.full_like(f, math.nan))
+        g = xp.where(xp.expand_dims(inside, axis=-1), g, xp.full_like(g, math.nan))
+        return f, g
+
+    def _bounds(self, x: Any, xp: Any) -> tuple[Any, Any]:
+        key = (str(x.dtype), str(device_of(x)))
+        if key not in self._box:
+            like = {"dtype": x.dtype, "device": device_of(x)}
+            self._box[key] = (xp.asarray(self.low, **like), xp.asarray(self.high, **like))
+        return self._box[key]
+
+    def _call(self, what: Any, x: Any) -> Any:
+        self.calls += 1 if x.ndim == 1 else x.shape[0]
         try:
-            return self.fun(*args)
+            return what(x, *self.args)
         except Exception as exc:
             exc._rbo_in_fun = True  # type: ignore[attr-defined]
             raise
 
+    def _value_and_grad(self, x: Any, xp: Any, lo: Any, hi: Any) -> tuple[Any, Any]:
+        jac = self.jac
+        if jac is True:
+            return self._call(self.fun, x)
+        f = self._call(self.fun, x)
+        if callable(jac):
+            self.calls -= 1 if x.ndim == 1 else x.shape[0]  # jac's calls are njev's
+            return f, self._call(jac, x)
+        return f, self._differences(x, f, xp, lo, hi)
 
-def _failed(start: Any, exc: Exception, partial: Any, where: Any) -> OptimizeResult:
-    """The result of a ball whose objective raised: what it had reached, status 7."""
-    message = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
+    def _differences(self, x: Any, f0: Any, xp: Any, lo: Any, hi: Any) -> Any:
+        like = {"dtype": x.dtype, "device": device_of(x)}
+        central = self.jac == "3-point"
+        rel = eps(x, xp=xp) ** (1.0 / 3.0 if central else 0.5)
+        one = xp.ones_like(x)
+        h = rel * xp.where(xp.abs(x) > 1.0, xp.abs(x), one)
+        index = xp.arange(x.shape[-1], device=device_of(x))
+        quiet = backends.of(x).quiet
+        with quiet():
+            up = xp.minimum(x + h, hi)
+            if central:
+                down = xp.maximum(x - h, lo)
+            else:
+                # Forward, or backward where the forward step would leave the box.
+                up = xp.where(x + h <= hi, up, xp.maximum(x - h, lo))
+                down = x
+            width = up - down
+        fx = None if central else xp.asarray(f0, **like)
+        columns = []
+        for i in range(x.shape[-1]):
+            axis = index == i
+            fp = xp.asarray(self._value(xp.where(axis, up, x)), **like)
+            fm = xp.asarray(self._value(xp.where(axis, down, x)), **like) if central else fx
+            with quiet():
+                columns.append((fp - fm) / width[..., i])
+        return xp.stack(columns, axis=-1)
+
+    def _value(self, x: Any) -> Any:
+        return self._call(self.fun, x)
+
+
+def _failed(
+    start: Any, exc: Exception, partial: Any, where: Any, nonfinite: bool = False
+) -> OptimizeResult:
+    """The result of a ball whose objective raised (status 7) or had no finite value at
+    its start (status 5): what it had reached."""
+    code = Status.NONFINITE if nonfinite else Status.ERROR
+    message = f"{code.message} ({type(exc).__name__}: {exc})"
+    xp = where.namespace()
     if partial is not None:
-        partial.status, partial.success, partial.message = int(Status.ERROR), False, message
-        partial.backend = where.name
-        partial.device = str(device_of(partial.x))
-        if math.isnan(partial.fun):  # nothing finite was seen: rank it below every ball
+        batched = partial.x.ndim == 2
+        k = partial.x.shape[0] if batched else 1
+        partial.status = xp.full(k, int(code), dtype=xp.int32) if batched else int(code)
+        partial.success = xp.zeros(k, dtype=xp.bool) if batched else False
+        partial.message = [message] * k if batched else message
+        if batched:
+            partial.fun = xp.where(xp.isnan(partial.fun), math.inf, partial.fun)
+        elif math.isnan(float(partial.fun)):  # nothing finite was seen: rank it last
             partial.fun = math.inf
         return partial
-    # It raised on its first call: nothing was evaluated, the start is all there is.
-    xp = where.namespace()
+    # Nothing was evaluated that counts: the start is all there is.
+    batched = start.ndim == 2
+    k = start.shape[0] if batched else 1
     nan = xp.full_like(start, math.nan)
+    inf = xp.full(k, math.inf, dtype=start.dtype) if batched else math.inf
     return OptimizeResult(
-        x=start, fun=math.inf, jac=nan, nit=0, nfev=1, njev=0, status=int(Status.ERROR),
-        success=False, message=message, x_last=start, fun_last=math.inf,
-        backend=where.name, device=str(device_of(start)),
+        x=start, fun=inf, jac=nan, nit=xp.zeros(k, dtype=xp.int32) if batched else 0,
+        nfev=1, njev=0, status=xp.full(k, int(code), dtype=xp.int32) if batched else int(code),
+        success=xp.zeros(k, dtype=xp.bool) if batched else False,
+        message=[message] * k if batched else message, x_last=start, fun_last=inf,
     )  # fmt: skip
 
 
-def _not_run(start: Any, where: Any) -> OptimizeResult:
-    nan = where.namespace().full_like(start, math.nan)
+class _Watch:
+    """Counts the budget; prints, updates the bar and calls back after each finished ball."""
+
+    def __init__(self, budget: int, disp: bool, bar: Any, callback: Any) -> None:
+        self.budget, self.disp, self.bar, self.callback = budget, disp, bar, callback
+        self.stopped = False
+        self.spent = 0
+        self.n_done = 0
+        self.best: _Ball | None = None
+
+    def spend(self, calls: int, ball: _Ball) -> None:
+        self.spent += calls
+        if self.best is None or (ball.best_f, ball.index) < (self.best.best_f, self.best.index):
+            self.best = ball
+        if self.bar is not None:
+            self.bar.update(calls)
+            self.bar.set_postfix(best=f"{self.best.best_f:.6g}")
+
+    def finished(self, ball: _Ball, search: Any, *, polish: bool = False) -> None:
+        if self.stopped:  # the callback ended the search: nothing more is reported
+            return
+        self.n_done += 1
+        if self.best is None or (ball.best_f, ball.index) < (self.best.best_f, self.best.index):
+            self.best = ball
+        best = self.best
+        if self.disp:
+            what = "polished" if polish else "done"
+            print(
+                f"multistart: ball {ball.index} {what} ({self.spent}/{self.budget} calls): "
+                f"fun={ball.best_f:.6g}, status {int(ball.result.status)}; "
+                f"best {best.best_f:.6g} (ball {best.index})"
+            )
+        if self.callback is None:
+            return
+        info = OptimizeResult(
+            x=_point(best), fun=best.best_f, best=best.index, ball=ball.index,
+            result=ball.result, n_done=self.n_done, nfev=self.spent,
+        )  # fmt: skip
+        try:
+            self.callback(info)
+        except StopIteration:
+            self.stopped = True
+
+
+@dataclass
+class _Ball:
+    """One ball of the search: where it is, the best it found and what it spent."""
+
+    index: int
+    slot: int
+    start: Any
+    x: Any
+    radius: float
+    hop: bool = False  # rolling this round at the large radius, out of a basin
+    best_x: Any = None
+    best_f: float = math.inf
+    best_g: Any = None
+    last_f: float = math.inf
+    calls: int = 0
+    njev: int = 0
+    nit: int = 0
+    idle: int = 0  # rounds in a row without a lower best value
+    result: Any = None  # the last run's result (status, message)
+    polished: bool = False
+
+
+@dataclass
+class _Search:
+    """The rounds of a search, the decisions between them and the final polish."""
+
+    task: _Task
+    runner: Any
+    retries: int
+    where: Any
+    dtype: Any
+    generator: Any
+    low: list[float]
+    high: list[float]
+    m: int
+    budget: int
+    cost: int
+    segment: int
+    reserve: int
+    radius: float
+    schedule: str
+    basin_tol: float
+    options: dict[str, Any]
+    watch: _Watch
+    balls: list[_Ball] = field(default_factory=list)
+    spent: int = 0
+    njev: int = 0
+    held: list[tuple[list[float], float]] = field(default_factory=list)
+    hopped: list[list[float]] = field(default_factory=list)
+    polished: list[int] = field(default_factory=list)
+    _toggle: int = 0
+
+    # -- the search --------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Cycles of rolls then a polish of the best new points, until the budget is spent.
+
+        Each cycle keeps ``reserve`` (the same share of what is left) for its polish; a
+        polish that converges early leaves its budget to the next cycle's rolls.
+        """
+        share = self.reserve / self.budget
+        reserve = self.reserve
+        if self.budget - reserve < 2 * self.cost:  # a tiny budget: all of it to one ball
+            share, reserve = 0.0, 0
+        while not self.watch.stopped:
+            before = self.spent
+            self._rolls(self.budget - reserve)
+            if self.watch.stopped:
+                return
+            last = self.budget - self.spent - reserve < 4 * self.cost  # no room to roll
+            if share > 0 or last:
+                self._polish(self.budget if last else self.spent + reserve, everything=last)
+            if self.spent == before or self.budget - self.spent < 2 * self.cost:
+                return
+            reserve = int(share * (self.budget - self.spent))
+
+    def _rolls(self, limit: int) -> None:
+        """Rounds of ``m`` balls (fewer, a round's worth each, when little budget is left)
+        while each can have a start and a step within ``limit``."""
+        count = min(self.m, max(1, (limit - self.spent) // self.segment))
+        alive = [self._new(slot) for slot in range(count)]
+        while alive and not self.watch.stopped:
+            per = min(self.segment, (limit - self.spent) // len(alive))
+            if per < 2 * self.cost:  # not even a start and one step each: stop rolling
+                break
+            before = self.spent
+            self._round(alive, per)
+            keep = self._survivors(alive)
+            for ball in alive:
+                if ball not in keep:
+                    self._finish(ball)
+            if self.spent == before:  # nothing could be spent: no round will do better
+                break
+            alive = keep + [self._replace(b, b.slot) for b in alive if b not in keep]
+        for ball in alive:
+            if ball.result is not None:
+                self._finish(ball)
+        # Balls drawn for a round that did not come: the last ones made, dropped unrun.
+        self.balls = [b for b in self.balls if b.result is not None]
+
+    def _new(self, slot: int, x: Any = None, radius: float | None = None) -> _Ball:
+        if x is None:
+            x = self._uniform()
+        if radius is None:
+            radius = self._slot_radius(slot)
+        ball = _Ball(index=len(self.balls), slot=slot, start=x, x=x, radius=radius)
+        self.balls.append(ball)
+        return ball
+
+    def _slot_radius(self, slot: int) -> float:
+        if self.schedule != "radius" or self.m == 1:
+            return self.radius
+        return self.radius * 3.0 ** (2.0 * slot / (self.m - 1) - 1.0)
+
+    def _replace(self, gone: _Ball, slot: int) -> _Ball:
+        """The ball that takes over the slot of ``gone``, placed by the schedule."""
+        if self.schedule == "hop" and self._hops(gone):
+            assert gone.best_x is not None
+            self.hopped.append(_host(gone.best_x))
+            ball = self._new(slot, x=gone.best_x, radius=4.0 * self.radius)
+            ball.hop = True
+            return ball
+        if self.schedule == "restart":
+            self._toggle += 1
+            elites = self._elites(3)
+            if elites and self._toggle % 2 == 0:
+                centre = elites[(self._toggle // 2) % len(elites)]
+                return self._new(slot, x=self._near(centre))
+        return self._new(slot)
+
+    def _hops(self, gone: _Ball) -> bool:
+        """Whether ``gone`` stopped in a basin worth rolling out of, not hopped before."""
+        if gone.best_x is None or gone.result is None or self._failed(gone):
+            return False
+        here = _host(gone.best_x)
+        return not any(self._same(here, p) for p in self.hopped)
+
+    def _round(self, alive: list[_Ball], per: int) -> None:
+        """Roll every ball of ``alive`` for at most ``per`` calls of ``fun``."""
+        options = {"maxiter": per, **self.options}
+        options["maxfev"] = per // self.cost
+        if self.task.vectorized:
+            groups: dict[float, list[_Ball]] = {}
+            for ball in alive:
+                groups.setdefault(ball.radius, []).append(ball)
+            xp = self.where.namespace()
+            for radius, group in groups.items():
+                # A batch call evaluates every row once: per // cost calls cost each row
+                # at most its share, per.
+                x = xp.stack([b.x for b in group])
+                res = self.task(("roll", x, {**options, "radius": radius}))
+                for i, ball in enumerate(group):
+                    self._update(ball, _row(res, i, len(group)))
+            return
+        items = [("roll", b.x, {**options, "radius": b.radius}) for b in alive]
+        results = dict(_balls(self.runner, self.task, items, self.retries))
+        for i, ball in enumerate(alive):
+            self._update(ball, results[i])
+
+    def _update(self, ball: _Ball, res: OptimizeResult) -> None:
+        calls = int(res.calls)
+        self.spent += calls
+        self.njev += int(res.njev)
+        ball.calls += calls
+        ball.njev += int(res.njev)
+        ball.nit += int(res.nit)
+        ball.result = res
+        f = _key(float(res.fun))
+        if f < ball.best_f:
+            improved = ball.best_f - f > 1e-10 * max(1.0, abs(f))
+            ball.best_x, ball.best_f, ball.best_g = res.x, f, res.jac
+            ball.idle = 0 if improved else ball.idle + 1
+        else:
+            ball.idle += 1
+        ball.x, ball.last_f = res.x_last, _key(float(res.fun_last))
+        self.watch.spend(calls, ball)
+
+    def _survivors(self, alive: list[_Ball]) -> list[_Ball]:
+        """The balls that roll on: still moving, improving, in a basin of their own."""
+        keep = []
+        for ball in alive:
+            status = int(ball.result.status)
+            hop, ball.hop = ball.hop, False
+            if hop:
+                ball.radius = self.radius  # the hop is over: roll on at the normal size
+            if status not in (int(Status.MAXITER), int(Status.MAXFEV)):
+                continue  # stopped: converged, stagnated, pressed on the wall, failed
+            if ball.idle >= 2 and not hop:
+                continue
+            keep.append(ball)
+        # Basins: a ball within basin_tol of a point a better ball holds is dropped.
+        out: list[_Ball] = []
+        for ball in sorted(keep, key=lambda b: (b.best_f, b.index)):
+            here = _host(ball.x)
+            if any(self._same(here, p) and f <= ball.best_f for p, f in self.held):
+                continue
+            if any(self._same(here, _host(b.x)) for b in out):
+                continue
+            out.append(ball)
+        return sorted(out, key=keep.index)
+
+    def _finish(self, ball: _Ball) -> None:
+        if ball.best_x is not None:
+            self.held.append((_host(ball.best_x), ball.best_f))
+        self.watch.finished(ball, self)
+
+    def _failed(self, ball: _Ball) -> bool:
+        return int(ball.result.status) in (int(Status.ERROR), int(Status.NONFINITE))
+
+    # -- the polish --------------------------------------------------------------------
+
+    def _polish(self, limit: int, *, everything: bool) -> None:
+        """L-BFGS in the box from the best distinct points not polished yet, best first:
+        the three best within ``limit``, or as many as it allows when ``everything``."""
+        done = [_host(self.balls[i].best_x) for i in self.polished]
+        order = sorted(
+            (b for b in self.balls if b.best_x is not None and not b.polished),
+            key=lambda b: (b.best_f, b.index),
+        )
+        distinct: list[_Ball] = []
+        for ball in order:
+            here = _host(ball.best_x)
+            if not any(self._same(here, q) for q in done):
+                done.append(here)
+                distinct.append(ball)
+        share = max(2 * self.cost, (limit - self.spent) // 3)
+        while distinct and not self.watch.stopped:
+            left = limit - self.spent
+            k = min(len(distinct), 3, max(1, left // share))
+            per = min(share, left // k)
+            if per < 2 * self.cost:
+                return
+            group, distinct = distinct[:k], distinct[k:]
+            options = {"maxfev": per // self.cost, "maxiter": per}
+            if self.task.vectorized:
+                xp = self.where.namespace()
+                res = self.task(("polish", xp.stack([b.best_x for b in group]), options))
+                results = {i: _row(res, i, k) for i in range(k)}
+            else:
+                items = [("polish", b.best_x, options) for b in group]
+                results = dict(_balls(self.runner, self.task, items, self.retries))
+            for i, ball in enumerate(group):
+                res = results[i]
+                calls = int(res.calls)
+                self.spent += calls
+                self.njev += int(res.njev)
+                ball.calls += calls
+                ball.njev += int(res.njev)
+                ball.nit += int(res.nit)
+                ball.polished = True
+                self.polished.append(ball.index)
+                f = _key(float(res.fun))
+                if f <= ball.best_f:
+                    ball.best_x, ball.best_f, ball.best_g = res.x, f, res.jac
+                    ball.result = res
+                self.watch.spend(calls, ball)
+                self.watch.finished(ball, self, polish=True)
+                if self.watch.stopped:
+                    return
+            if not everything:
+                return
+
+    # -- geometry and randomness ---------------------------------------------------------
+
+    def _same(self, a: list[float], b: list[float]) -> bool:
+        tol = self.basin_tol
+        return all(
+            abs(p - q) <= tol * (h - lo)
+            for p, q, lo, h in zip(a, b, self.low, self.high, strict=True)
+        )
+
+    def _elites(self, k: int) -> list[list[float]]:
+        points = sorted(
+            ((b.best_f, b.index, _host(b.best_x)) for b in self.balls if b.best_x is not None),
+        )
+        out: list[list[float]] = []
+        for _, _, p in points:
+            if not any(self._same(p, q) for q in out):
+                out.append(p)
+            if len(out) == k:
+                break
+        return out
+
+    def _uniform(self) -> Any:
+        host = backends.get("numpy")
+        drawn = host.uniform(self.generator, self.low, self.high, (len(self.low),), dtype=None)
+        return self._inside(drawn.tolist())
+
+    def _near(self, centre: list[float]) -> Any:
+        step = self.generator.normal(size=len(centre)).tolist()
+        return self._inside(
+            [
+                c + 0.05 * (h - lo) * s
+                for c, s, lo, h in zip(centre, step, self.low, self.high, strict=True)
+            ]
+        )
+
+    def _inside(self, values: list[float]) -> Any:
+        """``values`` as a point of the backend, clipped into the box in its dtype."""
+        xp = self.where.namespace()
+        x = self.where.asarray(values, dtype=self.dtype)
+        lo = self.where.asarray(self.low, dtype=self.dtype)
+        hi = self.where.asarray(self.high, dtype=self.dtype)
+        return xp.minimum(xp.maximum(x, lo), hi)
+
+    # -- the result ----------------------------------------------------------------------
+
+    def result(self) -> OptimizeResult:
+        xp = self.where.namespace()
+        ran = [b for b in self.balls if b.result is not None]
+        best = min(ran, key=lambda b: (b.best_f, b.index))
+        if best.best_x is None:  # no finite value anywhere: the first start
+            best.best_x = best.start
+            best.best_g = xp.full_like(best.start, math.nan)
+        stopped = self.watch.stopped
+        status = Status.CALLBACK if stopped else Status(int(best.result.status))
+        dev = device_of(best.start)
+
+        def column(key: str, dtype: Any) -> Any:
+            return xp.asarray([key_of(b, key) for b in ran], dtype=dtype, device=dev)
+
+        runs = OptimizeResult(
+            x=xp.stack([_point(b) for b in ran]),
+            fun=column("fun", self.dtype),
+            jac=xp.stack([_grad(b, xp) for b in ran]),
+            nit=column("nit", xp.int32),
+            status=column("status", xp.int32),
+            success=column("success", xp.bool),
+            message=[str(b.result.message) for b in ran],
+            radius=[b.radius for b in ran],
+            x_last=xp.stack([b.x for b in ran]),
+            fun_last=column("fun_last", self.dtype),
+            nfev_all=[b.calls for b in ran],
+            njev_all=[b.njev for b in ran],
+        )
+        n_ran = len(ran)
+        return OptimizeResult(
+            x=best.best_x,
+            fun=best.best_f,
+            jac=best.best_g,
+            nit=best.nit,
+            status=int(status),
+            success=bool(best.result.success) and not stopped,
+            message=status.message if stopped else str(best.result.message),
+            nfev=self.spent,
+            njev=self.njev,
+            best=ran.index(best),
+            n_balls=n_ran,
+            starts=xp.stack([b.start for b in ran]),
+            polished=sorted(set(self.polished)),
+            runs=runs,
+            backend=self.where.name,
+            device=str(dev),
+        )
+
+
+def key_of(ball: _Ball, key: str) -> Any:
+    """A per-ball field of ``runs``."""
+    if key == "fun":
+        return ball.best_f
+    if key == "fun_last":
+        return ball.last_f
+    if key == "nit":
+        return ball.nit
+    if key == "status":
+        return int(ball.result.status)
+    return bool(ball.result.success)
+
+
+def _point(ball: _Ball) -> Any:
+    return ball.start if ball.best_x is None else ball.best_x
+
+
+def _grad(ball: _Ball, xp: Any) -> Any:
+    return xp.full_like(ball.start, math.nan) if ball.best_g is None else ball.best_g
+
+
+def _host(x: Any) -> list[float]:
+    """A point as Python floats, for the decisions between rounds."""
+    return [float(v) for v in backends.to_host(x).tolist()]
+
+
+def _row(res: OptimizeResult, i: int, k: int) -> OptimizeResult:
+    """Row ``i`` of a batched result of ``k`` rows, as the result of one ball."""
     return OptimizeResult(
-        x=start, fun=math.inf, jac=nan, nit=0, nfev=0, njev=0, status=int(Status.CALLBACK),
-        success=False, message="Not run: " + Status.CALLBACK.message, x_last=start,
-        fun_last=math.inf, backend=where.name, device=str(device_of(start)),
+        x=res.x[i, ...], fun=float(res.fun[i]), jac=res.jac[i, ...], nit=int(res.nit[i]),
+        status=int(res.status[i]), success=bool(res.success[i]), message=res.message[i],
+        x_last=res.x_last[i, ...], fun_last=float(res.fun_last[i]),
+        njev=int(res.njev),  # every batch gradient is a gradient of each row
+        # Every call evaluates all k rows: each row's share, the remainder on row 0.
+        calls=int(res.calls) // k + (int(res.calls) % k if i == 0 else 0),
     )  # fmt: skip
 
 
@@ -288,7 +932,7 @@ def _is_dask_client(obj: Any) -> bool:
 
 
 def _balls(
-    runner: Any, ball: _Ball, items: list[Any], retries: int
+    runner: Any, ball: Any, items: list[Any], retries: int
 ) -> Iterator[tuple[int, OptimizeResult]]:
     """``(index, result)`` of each ball as it finishes (in any order)."""
     if runner is None:
@@ -297,7 +941,6 @@ def _balls(
         return
     kind, how = runner
     if kind == "pool":
-        _check_picklable(ball, how)
         yield from _pool(how, ball, items, retries)
     elif kind == "dask":
         yield from _dask(how, ball, items, retries)
@@ -318,7 +961,7 @@ _PICKLE_HINT = (
 )
 
 
-def _check_picklable(ball: _Ball, workers: int) -> None:
+def _check_picklable(ball: Any, workers: int) -> None:
     try:
         pickle.dumps((ball.fun, ball.jac, ball.args))
     except Exception as exc:  # pickle raises PicklingError, AttributeError, TypeError
@@ -326,7 +969,7 @@ def _check_picklable(ball: _Ball, workers: int) -> None:
 
 
 def _pool(
-    k: int, ball: _Ball, items: list[Any], retries: int
+    k: int, ball: Any, items: list[Any], retries: int
 ) -> Iterator[tuple[int, OptimizeResult]]:
     """The balls on ``k`` processes; those lost when a process dies run again."""
     import multiprocessing
@@ -356,7 +999,7 @@ def _pool(
 
 
 def _dask(
-    client: Any, ball: _Ball, items: list[Any], retries: int
+    client: Any, ball: Any, items: list[Any], retries: int
 ) -> Iterator[tuple[int, OptimizeResult]]:
     """The balls as Dask tasks; the scheduler reruns those lost with a worker."""
     from distributed import as_completed
@@ -371,104 +1014,9 @@ def _dask(
         client.cancel(futures)
 
 
-class _Watch:
-    """Collects finished balls; prints, updates the bar and calls back after each."""
-
-    def __init__(self, m: int, disp: bool, bar: Any, callback: Any) -> None:
-        self.m, self.disp, self.bar, self.callback = m, disp, bar, callback
-        self.stopped = False
-        self.best: int | None = None
-        self.best_fun = math.inf
-        self.nfev = 0
-
-    def collect(self, finished: Iterator[tuple[int, OptimizeResult]]) -> dict[int, Any]:
-        done: dict[int, Any] = {}
-        try:
-            for i, result in finished:
-                done[i] = result
-                f = _key(float(result.fun))
-                # Ties go to the lower index, as argmin over the rows does.
-                if self.best is None or f < self.best_fun or (f == self.best_fun and i < self.best):
-                    self.best, self.best_fun = i, f
-                self.nfev += int(result.nfev)
-                if self.disp:
-                    print(
-                        f"multistart: ball {i} done ({len(done)}/{self.m}): "
-                        f"fun={float(result.fun):.6g}, status {int(result.status)}; "
-                        f"best {float(done[self.best].fun):.6g} (ball {self.best})"
-                    )
-                if self._notify(done[self.best], i, result, len(done)):
-                    break
-        finally:
-            finished.close()  # type: ignore[attr-defined]
-        return done
-
-    def round(self, runs: OptimizeResult) -> None:
-        if self.disp:
-            print(
-                f"multistart: round of {self.m} balls done: best {runs.fun_best:.6g} "
-                f"(ball {runs.best})"
-            )
-        best = OptimizeResult(x=runs.x_best, fun=runs.fun_best)
-        self.nfev = int(runs.nfev)
-        self.best, self.best_fun = runs.best, _key(runs.fun_best)
-        self._notify(best, runs.best, runs, self.m)
-
-    def _notify(self, best: Any, i: int, result: Any, n_done: int) -> bool:
-        """Update bar and call back; whether the callback asked to stop."""
-        if self.bar is not None:
-            self.bar.update(n_done - self.bar.n)
-            self.bar.set_postfix(best=f"{float(best.fun):.6g}")
-        if self.callback is None:
-            return False
-        info = OptimizeResult(
-            x=best.x, fun=float(best.fun), best=self.best, ball=i, result=result,
-            n_done=n_done, nfev=self.nfev,
-        )  # fmt: skip
-        try:
-            self.callback(info)
-        except StopIteration:
-            self.stopped = True
-        return self.stopped
-
-
 def _key(f: float) -> float:
     """NaN ranks last, as no better than any number."""
     return math.inf if math.isnan(f) else f
-
-
-def _stack(done: dict[int, Any], starts: Any, xp: Any, stopped: bool) -> OptimizeResult:
-    """The batched result's fields from one result per ball (balls not run filled in)."""
-    where = backends.of(starts)
-    m = starts.shape[0]
-    results = [done[i] if i in done else _not_run(starts[i, ...], where) for i in range(m)]
-    dev = device_of(starts)
-
-    def stack(key: str, dtype: Any) -> Any:
-        return xp.asarray([r[key] for r in results], dtype=dtype, device=dev)
-
-    funs = [_key(float(r.fun)) for r in results]
-    best = min(range(m), key=funs.__getitem__)  # the first of equals, as argmin
-    return OptimizeResult(
-        x=xp.stack([r.x for r in results]),
-        fun=stack("fun", starts.dtype),
-        jac=xp.stack([r.jac for r in results]),
-        nit=stack("nit", xp.int32),
-        status=stack("status", xp.int32),
-        success=stack("success", xp.bool),
-        message=[r.message for r in results],
-        nfev=sum(int(r.nfev) for r in results),
-        njev=sum(int(r.njev) for r in results),
-        nfev_all=[int(r.nfev) for r in results],
-        njev_all=[int(r.njev) for r in results],
-        x_last=xp.stack([r.x_last for r in results]),
-        fun_last=stack("fun_last", starts.dtype),
-        best=best,
-        x_best=results[best].x,
-        fun_best=float(results[best].fun),
-        backend=where.name,
-        device=str(dev),
-    )
 
 
 def _generator(host: Any, rng: Any) -> Any:

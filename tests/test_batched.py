@@ -53,21 +53,19 @@ def test_batch_equals_separate_runs(device: str | None, m: int, steps: int) -> N
     assert len(set(batch.nit.tolist())) > 1
 
 
-def test_multistart_batch_equals_one_by_one() -> None:
-    kw: dict[str, Any] = {"jac": True, "rng": 11, "radius": 1.0, "lr": 0.02, "maxiter": 60}
+def test_multistart_batch_and_one_by_one_share_their_first_round() -> None:
+    kw: dict[str, Any] = {"jac": True, "rng": 11, "radius": 1.0, "lr": 0.02, "maxfev": 600}
     box = [(-4.0, 4.0)] * 3
     batch = rbo.multistart(rastrigin.value_and_grad, box, 8, vectorized=True, **kw)
     loop = rbo.multistart(rastrigin.value_and_grad, box, 8, **kw)
-    np.testing.assert_array_equal(batch.starts, loop.starts)
-    np.testing.assert_allclose(batch.runs.x, loop.runs.x, rtol=1e-12, atol=1e-14)
-    np.testing.assert_array_equal(batch.runs.nit, loop.runs.nit)
-    np.testing.assert_array_equal(batch.runs.status, loop.runs.status)
-    assert batch.best == loop.best
-    assert batch.fun == pytest.approx(loop.fun, rel=1e-12)
+    # The same first round of starts; later rounds may differ, as a batch evaluates rows
+    # that have stopped, which the budget counts.
+    np.testing.assert_array_equal(batch.starts[:8], loop.starts[:8])
+    assert batch.nfev <= 600 and loop.nfev <= 600
     # The best row is the row with the lowest value, and its fields are that row's.
     assert batch.best == int(np.argmin(batch.runs.fun))
     np.testing.assert_array_equal(batch.x, batch.runs.x[batch.best])
-    assert batch.nfev == batch.runs.nfev
+    assert batch.nfev == sum(batch.runs.nfev_all)
 
 
 def test_multistart_is_reproducible_from_its_rng() -> None:
@@ -79,7 +77,7 @@ def test_multistart_is_reproducible_from_its_rng() -> None:
     np.testing.assert_array_equal(a.starts, b.starts)
     np.testing.assert_array_equal(a.runs.x, b.runs.x)
     assert not np.array_equal(a.starts, c.starts)
-    assert np.all((a.starts >= [-1.0, 0.0]) & (a.starts < [1.0, 2.0]))
+    assert np.all((a.starts >= [-1.0, 0.0]) & (a.starts <= [1.0, 2.0]))
 
 
 @pytest.mark.parametrize("device", [None, "device1"])
