@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
-from typing import Any
+from typing import Any, Literal, overload
 
 import array_api_compat
 from array_api_compat import array_namespace
@@ -91,6 +91,12 @@ def _default_float(xp: Any, x: Array) -> Any:
         return xp.float64
 
 
+@overload
+def check_count(
+    name: str, value: Any, *, minimum: int = ..., allow_none: Literal[False] = ...
+) -> int: ...
+@overload
+def check_count(name: str, value: Any, *, minimum: int = ..., allow_none: bool) -> int | None: ...
 def check_count(name: str, value: Any, *, minimum: int = 0, allow_none: bool = False) -> int | None:
     """An integer option (``maxiter``, ``maxfev``, ...) or a TypeError/ValueError naming it."""
     if value is None and allow_none:
@@ -110,6 +116,7 @@ def check_tolerance(name: str, value: Any) -> float:
     """A non-negative finite tolerance, as a float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a non-negative number; got {value!r}")
-    if not (math.isfinite(value) and value >= 0):
+    tol = float(value)
+    if not (math.isfinite(tol) and tol >= 0):
         raise ValueError(f"{name} must be finite and >= 0; got {value!r}")
-    return float(value)
+    return tol
