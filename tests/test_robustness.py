@@ -887,3 +887,20 @@ def test_a_batched_float16_run_warns_nothing_when_a_diagnostic_leaves_float16s_r
         )
     assert res.x.dtype == res.fun.dtype == np.float16
     assert np.all(np.isfinite(res.fun)) and np.all(res.fun <= rastrigin(x0))
+
+
+@pytest.mark.parametrize("vectorized", [True, False], ids=["batched", "single"])
+def test_a_float16_run_warns_nothing_when_a_trial_point_leaves_float16s_range(
+    vectorized: bool,
+) -> None:
+    # Found by the batched property: with lr=1 the projection's first trial point on
+    # Rosenbrock lies beyond 65504, and casting it to float16 for fun warned "overflow in
+    # cast". fun now sees it as inf, silently, and the run keeps its best point.
+    x0 = np.asarray([[0.0, 1.0, 0.0]], dtype=np.float16)
+    start = x0 if vectorized else x0[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        recorder = Recorder(rosenbrock.value_and_grad)  # silences the objective's own
+        res = roll(recorder.fun, start, jac=recorder.jac, vectorized=vectorized, lr=1.0, maxiter=1)
+    fun = np.atleast_1d(_host_or_float(res.fun))
+    assert np.all(np.isfinite(fun)) and np.all(fun <= _host(rosenbrock(start)))
