@@ -302,7 +302,7 @@ def _tally_line(counts: dict[str, dict[str, int]]) -> str:
     )
 
 
-def _progress_bar(total: int, enabled: bool) -> tuple[Callable[[Any], None], Callable[[], None]]:
+def _progress_bar(total: int, enabled: bool) -> tuple[Callable[[Any], None], Callable[[], object]]:
     """A progress callback for finished runs and a function closing the bar: tqdm where it
     is installed, a plain bar on stderr otherwise."""
     if not enabled:

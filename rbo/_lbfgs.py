@@ -248,7 +248,7 @@ class LBFGS(SolverBase):
                 al[j] = rho_h[j] * acc
             alpha = xp.asarray(al, dtype=q.dtype, device=device_of(q))
         else:
-            alist: list[Array] = [None] * k  # type: ignore[list-item]
+            alist: list[Array] = [None] * k
             for j in reversed(range(k)):
                 acc = sq[..., j]
                 for i in range(j + 1, k):
@@ -267,7 +267,7 @@ class LBFGS(SolverBase):
                 diff[j] = al[j] - rho_h[j] * acc
             coef = xp.asarray(diff, dtype=q.dtype, device=device_of(q))
         else:
-            dlist: list[Array] = [None] * k  # type: ignore[list-item]
+            dlist: list[Array] = [None] * k
             for j in range(k):
                 acc = gamma * yq[..., j]
                 for i in range(j):

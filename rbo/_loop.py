@@ -119,7 +119,9 @@ def run(
             ended = Status.MAXFEV
             break
         except (Exception, KeyboardInterrupt) as exc:
-            rows.stop(Status.ERROR)
+            # fun ran on every row and the callback saw every row: the error is the
+            # batch's, and it ends the call for every row, those that had stopped too.
+            rows.stop(Status.ERROR, every_row=True)
             error = f"{Status.ERROR.message} ({type(exc).__name__}: {exc})"
             attach(
                 exc,

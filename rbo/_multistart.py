@@ -1035,7 +1035,7 @@ def _generator(host: Any, rng: Any) -> Any:
 
 def _bar(total: int) -> Any:
     try:
-        from tqdm.auto import tqdm  # type: ignore[import-untyped]
+        from tqdm.auto import tqdm
     except ImportError as exc:
         raise ImportError("progress=True needs tqdm: pip install tqdm") from exc
     return tqdm(total=total, desc="balls", unit="ball")

@@ -176,7 +176,12 @@ class Objective:
         return self.fun(self._cast(x), *self.args)
 
     def _cast(self, x: Array) -> Array:
-        return x if self.call_dtype is None else self.xp.astype(x, self.call_dtype)
+        if self.call_dtype is None:
+            return x
+        # A point beyond the narrow dtype's range (a trial point far out) is inf there:
+        # fun is called on that, and its non-finite value is handled as any other.
+        with backends.of(x).quiet():
+            return self.xp.astype(x, self.call_dtype)
 
     def _value(self, f: Any) -> Array:
         xp, name, shape = self.xp, self.name, self.value_shape

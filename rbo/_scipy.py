@@ -6,7 +6,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, cast
 
 import scipy
 from scipy.optimize import OptimizeResult, OptimizeWarning
@@ -36,6 +36,14 @@ _MINIMIZE_KEYWORDS = frozenset(
         "disp",
     }
 )
+
+
+class _MemoizeJac(Protocol):
+    """scipy's wrapper of a ``fun`` returning ``(f, grad f)``, for ``jac=True``."""
+
+    fun: Callable[..., Any]  # the wrapped function
+
+
 # Frames of these packages are skipped so that a warning points at the user's call.
 _INTERNAL = tuple(
     os.path.dirname(os.path.abspath(path)) + os.sep for path in (scipy.__file__, __file__)
@@ -89,7 +97,7 @@ def scipy_method(
     # scipy wraps fun for jac=True as MemoizeJac(fun) and passes its bound `derivative`.
     owner = getattr(jac, "__self__", None)
     if owner is not None and owner is fun and getattr(jac, "__name__", "") == "derivative":
-        fun, jac = owner.fun, True
+        fun, jac = cast(_MemoizeJac, owner).fun, True
     if options.pop("vectorized", False):
         raise ValueError(
             "vectorized runs need x0 of shape (m, n), and scipy.optimize.minimize passes a "

@@ -163,8 +163,10 @@ class Stepper:
             if single_failure(self.solver.terminate(start)) is not None:
                 self._state = start
                 return start.f
-            if self.minibatch and not redo and callable(getattr(self.solver, "advance", None)):
-                state = self.solver.advance(objective, start)
+            # Only the descent methods can step without evaluating the new point.
+            advance = getattr(self.solver, "advance", None)
+            if self.minibatch and not redo and callable(advance):
+                state = advance(objective, start)
             else:
                 state = self.solver.step(objective, start)
                 if single_failure(self.solver.terminate(state)) is None:

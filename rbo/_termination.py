@@ -130,8 +130,12 @@ class Rows:
         for holds, status in reversed(tests):  # the first test that holds wins: apply it last
             self.status = xp.where(run & holds, self._code(status), self.status)
 
-    def stop(self, status: Status) -> None:
-        """Give every running row ``status`` (a budget ran out, or the run was stopped)."""
+    def stop(self, status: Status, *, every_row: bool = False) -> None:
+        """Give every running row ``status`` (a budget ran out, or the run was stopped);
+        with ``every_row``, the rows that had stopped too (an error ended the batch)."""
+        if every_row:
+            self.status = self.xp.full_like(self.status, int(status))
+            return
         self.status = self.xp.where(self.active, self._code(status), self.status)
 
     def _code(self, status: Status) -> Array:

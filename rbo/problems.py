@@ -37,7 +37,7 @@ import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar, overload
 
 import array_api_compat
 from array_api_compat import array_namespace
@@ -171,9 +171,26 @@ def _check_n(name: str, n: int, ndim: int | None, min_ndim: int) -> None:
         raise ValueError(f"{name}: needs n >= {min_ndim} coordinates, got n = {n}")
 
 
+_P = TypeVar("_P", bound=Problem)
+_Body: TypeAlias = Callable[[Array, Any], tuple[Array, Array]]
+
+
+@overload
 def _landscape(
-    name: str, *, ndim: int | None = None, min_ndim: int = 1, cls: type = Problem, **fields
-) -> Callable[[Callable[[Array, Any], tuple[Array, Array]]], Problem]:
+    name: str, *, ndim: int | None = ..., min_ndim: int = ..., cls: type[_P], **fields: Any
+) -> Callable[[_Body], _P]: ...
+@overload
+def _landscape(
+    name: str, *, ndim: int | None = ..., min_ndim: int = ..., **fields: Any
+) -> Callable[[_Body], Problem]: ...
+def _landscape(
+    name: str,
+    *,
+    ndim: int | None = None,
+    min_ndim: int = 1,
+    cls: type[Problem] = Problem,
+    **fields: Any,
+) -> Callable[[_Body], Problem]:
     """Decorator turning ``body(x, xp) -> (f, g)`` into a validated :class:`Problem`."""
 
     def build(body: Callable[[Array, Any], tuple[Array, Array]]) -> Problem:

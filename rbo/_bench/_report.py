@@ -91,7 +91,8 @@ def headline_table(summaries: Sequence[Summary], reference: str | None = "rbo") 
             for m in methods
         ]
         extra = (
-            [verdict(row, reference), verdict(row, reference, LOCAL_METHODS)]
+            # with_verdict implies reference is not None, which mypy does not follow
+            [verdict(row, reference), verdict(row, reference, LOCAL_METHODS)]  # type: ignore[arg-type]
             if with_verdict
             else []
         )

@@ -78,7 +78,8 @@ class Target:
         """Whether the point ``x`` with value ``f`` counts as a success."""
         if self.radius is not None:
             return self.distance(x) <= self.radius
-        return f - self.fmin <= self.gap_tol
+        # __post_init__ makes gap_tol a float where radius is None; mypy does not follow
+        return f - self.fmin <= self.gap_tol  # type: ignore[operator]
 
     @property
     def rule(self) -> str:
