@@ -310,14 +310,14 @@ def minimize(
     objective = Objective(fun, jac, args, x0, call_dtype=narrow)
     try:
         if polish and isinstance(solver, RBO):
-            given = set(method_options) if isinstance(method, str) else _all_fields(solver)
+            chosen = set(method_options) if isinstance(method, str) else _all_fields(solver)
             if patience != _PATIENCE:
-                given.add("patience")
+                chosen.add("patience")
             if xtol is not None or tol is not None:
-                given.add("xtol")
+                chosen.add("xtol")
             res = roll_and_polish(
                 solver,
-                given,
+                chosen,
                 objective,
                 x0,
                 tolerances,

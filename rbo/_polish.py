@@ -180,7 +180,13 @@ def roll_and_polish(
         now = _best_value(objective, backend)
         if now < previous - tolerances.ftol * max(1.0, abs(previous)):
             previous, grown = now, 0  # a lower basin: the ball rolls on from its minimum
-        elif "radius" in given or plan.grow == 1.0 or grown >= plan.max_growth:
+        elif (
+            callable(ball.radius)
+            or callable(ball.lr)
+            or "radius" in given
+            or plan.grow == 1.0
+            or grown >= plan.max_growth
+        ):
             break  # from the same point the same ball finds the same: nothing to gain
         else:  # nothing lower within this ball's reach: a larger one reaches further
             grown += 1
@@ -196,7 +202,7 @@ def roll_and_polish(
     res = _finish(res, phases, nit, ball, backend)
     if curvature is not None:
         res.curvature = curvature
-    if curvature is not None and not callable(first_radius):
+    if curvature is not None and not callable(first_radius):  # (a schedule has no one radius)
         # The graph of f / fscale curves by curvature / fscale at the minimum returned: a
         # ball larger than the inverse rests above it, on its walls.
         res.radius_too_large = first_radius * curvature / ball.fscale > 1.0
