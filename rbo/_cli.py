@@ -62,22 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--problem",
-        default="riemann",
+        default="levy",
         choices=names,
         metavar="NAME",
-        help=f"problem (default: riemann); one of {', '.join(names)}",
+        help=f"problem (default: levy); one of {', '.join(names)}",
     )
     demo.add_argument(
         "--n",
         type=_positive_int,
-        default=10,
-        help="dimension, for problems of free dimension (default: 10)",
+        default=2,
+        help="dimension, for problems of free dimension (default: 2)",
     )
     demo.add_argument(
         "--starts",
         type=_positive_int,
-        default=5,
-        help="random starts, uniform in the problem's box (default: 5)",
+        default=10,
+        help="random starts, uniform in the problem's box (default: 10)",
     )
     demo.add_argument("--seed", type=int, default=0, help="seed of the starts (default: 0)")
     demo.add_argument(

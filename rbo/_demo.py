@@ -10,9 +10,9 @@ __all__ = ["demo", "plot_paths"]
 
 
 def demo(
-    problem: str = "riemann",
-    n: int = 10,
-    starts: int = 5,
+    problem: str = "levy",
+    n: int = 2,
+    starts: int = 10,
     seed: int = 0,
     *,
     budget: int = 2000,
@@ -117,23 +117,20 @@ def plot_paths(
     if p.ndim not in (None, 2):
         raise ValueError(f"{problem} has dimension {p.ndim}; the picture needs n = 2")
     x0 = start_points(problem, 2, 1, seed)[0]
-    options = {"radius": 1.0, "lr": 0.1, **options}
-
     # Both methods see the objective through the benchmark's counter: the same budget, and
     # the best point marked is the best point evaluated, the one the table scores.
     counted = Counted(p.value_and_grad, budget)
+    seen: list[Any] = []
+
+    def logged(x: Any) -> Any:
+        seen.append(np.array(x, dtype=float))
+        return counted.value_and_grad(x)
+
     try:
-        res = minimize(
-            counted.value_and_grad,
-            x0,
-            jac=True,
-            maxiter=budget,
-            return_trajectory=True,
-            polish=False,  # the ball's own path, from the start
-            **options,
-        )
+        res = minimize(logged, x0, jac=True, maxfev=budget, return_trajectory=True, **options)
     except BudgetExhausted as exc:
         res = exc.rbo_result  # type: ignore[attr-defined]
+    evaluated = np.array(seen)
     contacts = np.asarray(res.trajectory.x, dtype=float)
     centres = np.asarray(res.trajectory.center_x, dtype=float)
     rbo_best, rbo_fbest = counted.best_x, counted.best_f
@@ -154,17 +151,36 @@ def plot_paths(
     lbfgs_best, lbfgs_fbest = counted.best_x, counted.best_f
 
     # The view holds every point drawn, with a margin; the landscape is drawn over it.
-    shown = np.concatenate([contacts, centres, iterates, [rbo_best, lbfgs_best]])
+    shown = np.concatenate([contacts, centres, iterates, evaluated, [rbo_best, lbfgs_best]])
     lo, hi = shown.min(axis=0), shown.max(axis=0)
     pad = 0.08 * max(float(np.max(hi - lo)), 1e-3)
-    lo, hi = lo - pad, hi + pad
+    # No further out than the problem's box (a grown ball's trial points may leave it).
+    lo = np.maximum(lo - pad, np.minimum(p.lower, np.minimum(rbo_best, lbfgs_best)))
+    hi = np.minimum(hi + pad, np.maximum(p.upper, np.maximum(rbo_best, lbfgs_best)))
+
+    def inside(a: Any) -> Any:
+        return np.all((a >= lo) & (a <= hi), axis=-1)
+
+    keep = inside(contacts) & inside(centres)
+    contacts, centres = contacts[keep], centres[keep]
+    evaluated, iterates = evaluated[inside(evaluated)], iterates[inside(iterates)]
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], 300), np.linspace(lo[1], hi[1], 300))
     zz, _ = p.value_and_grad(np.stack([gx, gy], axis=-1))
 
     fig, ax = plt.subplots(figsize=(7.6, 5.6))
     cs = ax.contourf(gx, gy, zz, levels=40, cmap="viridis")
     fig.colorbar(cs, ax=ax, label="f", shrink=0.8)
-    label = f"rbo (radius {options['radius']}, lr {options['lr']})"
+    radius = float(res.get("radius", options.get("radius", 0.0)))
+    label = "rbo's first ball" if "radius" not in options else f"rbo (radius {radius:.3g})"
+    ax.plot(
+        evaluated[:, 0],
+        evaluated[:, 1],
+        ".",
+        color="0.85",
+        ms=1.5,
+        alpha=0.6,
+        label="every point rbo evaluated",
+    )
     ax.plot(
         centres[:, 0],
         centres[:, 1],
@@ -212,6 +228,7 @@ def plot_paths(
         "contacts": contacts,
         "centres": centres,
         "lbfgs": iterates,
+        "evaluated": evaluated,
         "best": {"rbo": (rbo_best, rbo_fbest), "L-BFGS-B": (lbfgs_best, lbfgs_fbest)},
         "minima": minima,
         "view": (lo, hi),
