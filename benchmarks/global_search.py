@@ -11,6 +11,9 @@ basin reached, or 99 % of the typical gap closed). Same box (the problem's), sam
 - ``rbo <schedule>``: ``rbo.multistart(fun, box, jac=True, maxfev=budget, rng=seed,
   schedule=...)``, its defaults otherwise (the schedules ``hop``, ``restart`` and
   ``radius`` are compared to pick the default).
+- ``rbo.minimize`` (and ``x4``): ``rbo.minimize`` at its defaults in the box from one
+  uniform random start with the whole budget (from four, a quarter each): the phases of a
+  single run as a global search.
 - ``basinhopping``: L-BFGS-B in the box inside, ``niter = budget`` (the budget ends it),
   scipy's default step.
 - ``L-BFGS-B restarts``: L-BFGS-B in the box from uniform random starts until the
@@ -70,6 +73,25 @@ def _rbo(schedule: str) -> Any:
     return run
 
 
+def _minimize(pieces: int) -> Any:
+    """``rbo.minimize`` at its defaults, in the box, from ``pieces`` random starts that
+    share the budget equally (the last one takes what is left)."""
+
+    def run(obj: Counted, p: Any, n: int, seed: int, budget: int, fd: bool) -> None:
+        rng = np.random.default_rng(seed)
+        local = _local(obj, fd)
+        box = [(p.lower, p.upper)] * n
+        for i in range(pieces):
+            share = budget // pieces if i < pieces - 1 else budget - obj.nfev
+            if share < 2 * (n + 1):
+                return
+            x0 = rng.uniform(p.lower, p.upper, n)
+            kwargs = {"jac": True} if local["jac"] else {}
+            rbo.minimize(local["fun"], x0, bounds=box, maxfev=share, **kwargs)
+
+    return run
+
+
 def _local(obj: Counted, fd: bool) -> dict[str, Any]:
     return {"fun": obj.value, "jac": None} if fd else {"fun": obj.value_and_grad, "jac": True}
 
@@ -124,6 +146,8 @@ def _cma(obj: Counted, p: Any, n: int, seed: int, budget: int, fd: bool) -> None
 
 
 RUNNERS: dict[str, Any] = {f"rbo {s}": _rbo(s) for s in SCHEDULES} | {
+    "rbo.minimize": _minimize(1),
+    "rbo.minimize x4": _minimize(4),
     "basinhopping": _basinhopping,
     "L-BFGS-B restarts": _restarts,
     "dual_annealing": _dual_annealing,
@@ -259,9 +283,12 @@ def main() -> None:
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 10])
     ap.add_argument("--fd", action="store_true", help="also the finite-difference variant")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--methods", nargs="+", default=None, help="only these (labels above)")
     args = ap.parse_args()
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 5)
-    labels = [f"rbo {s}" for s in SCHEDULES] + BASELINES
+    labels = [f"rbo {s}" for s in SCHEDULES] + ["rbo.minimize", "rbo.minimize x4"] + BASELINES
+    if args.methods:
+        labels = [m for m in labels if m in args.methods]
     t0 = time.perf_counter()
     tasks = [
         (m, name, n, seed, 1000 * n, False)
@@ -284,7 +311,7 @@ def main() -> None:
     print("\n## analytic gradients\n")
     print(table(grad, labels, seeds))
     print()
-    print(totals(grad, labels, "rbo hop"))
+    print(totals(grad, labels, labels[0]))
     if args.fd:
         fd = [r for r, t in zip(rows, tasks, strict=True) if t[5]]
         print("\n## finite differences (every difference value paid)\n")
