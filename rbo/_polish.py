@@ -11,7 +11,9 @@ minimum sharper than ``1/rho`` is never touched). So a run is:
    the problem's own units, a length ``L`` (``scale=``, else the box's median width, else
    how far the start and ``x_loc`` lie from the origin and from each other) and a
    vertical unit ``F = f(x0) - f(x_loc)``: ``radius = 0.3 L``, ``lr = radius``,
-   ``fscale = F / L`` (the ball rolls on a graph whose slopes are of order one);
+   ``fscale = F / L`` (the ball rolls on a graph whose slopes are of order one), and its
+   projection stops at 10 % of its first residual (``proj_rtol=0.1``: the ball needs
+   its foot points roughly, the polish finds the minimum exactly);
 3. **roll**: the ball rolls from ``x_loc`` (its centre's step capped at the radius, see
    :class:`~rbo.RBO`'s ``max_step``) until it comes to rest or finds no lower point for
    ``ROLL_PATIENCE`` steps;
@@ -57,6 +59,7 @@ class Plan:
     lr: float = 1.0  # learning rate, in units of the radius
     max_step: float = 1.0  # the centre moves at most this many radii per step
     rest: float = 1e-3  # at rest below this many radii per step
+    proj_rtol: float = 0.1  # the ball's foot points to 10 % of the first residual
     roll_patience: int = 20  # steps without a lower point that end a roll
     max_hops: int = 2  # rolls at most without maxfev (with it, the budget ends them)
     grow: float = 2.0  # a roll that found nothing lower is followed by one this much larger
@@ -244,6 +247,8 @@ def _in_units(
         auto["max_step"] = plan.max_step
     if "rest" not in given:
         auto["rest"] = plan.rest
+    if "proj_rtol" not in given:
+        auto["proj_rtol"] = plan.proj_rtol
     return dataclasses.replace(solver, **auto)
 
 
