@@ -58,17 +58,24 @@ SCHEDULES = ["hop", "restart", "radius"]
 BASELINES = ["basinhopping", "L-BFGS-B restarts", "dual_annealing", "CMA-ES BIPOP"]
 
 
-def _rbo(schedule: str) -> Any:
+def _rbo(schedule: str, units: bool = False) -> Any:
     def run(obj: Counted, p: Any, n: int, seed: int, budget: int, fd: bool) -> None:
         box = [(p.lower, p.upper)] * n
+        extra: dict[str, Any] = {}
+        if units:  # the phases' ball: in the box's units, its step capped, rough feet
+            width = p.upper - p.lower
+            extra = {"radius": 0.3 * width, "lr": 0.3 * width, "max_step": 1.0}
+            extra["proj_rtol"] = 0.1
         if fd:
             rbo.multistart(
-                obj.value, box, jac="2-point", maxfev=budget, rng=seed, schedule=schedule
-            )
+                obj.value, box, jac="2-point", maxfev=budget, rng=seed, schedule=schedule,
+                **extra,
+            )  # fmt: skip
         else:
             rbo.multistart(
-                obj.value_and_grad, box, jac=True, maxfev=budget, rng=seed, schedule=schedule
-            )
+                obj.value_and_grad, box, jac=True, maxfev=budget, rng=seed, schedule=schedule,
+                **extra,
+            )  # fmt: skip
 
     return run
 
@@ -146,6 +153,8 @@ def _cma(obj: Counted, p: Any, n: int, seed: int, budget: int, fd: bool) -> None
 
 
 RUNNERS: dict[str, Any] = {f"rbo {s}": _rbo(s) for s in SCHEDULES} | {
+    "rbo restart, box units": _rbo("restart", units=True),
+    "rbo hop, box units": _rbo("hop", units=True),
     "rbo.minimize": _minimize(1),
     "rbo.minimize x4": _minimize(4),
     "basinhopping": _basinhopping,
@@ -286,7 +295,8 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=None, help="only these (labels above)")
     args = ap.parse_args()
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 5)
-    labels = [f"rbo {s}" for s in SCHEDULES] + ["rbo.minimize", "rbo.minimize x4"] + BASELINES
+    labels = [f"rbo {s}" for s in SCHEDULES] + ["rbo restart, box units", "rbo hop, box units"]
+    labels += ["rbo.minimize", "rbo.minimize x4", *BASELINES]
     if args.methods:
         labels = [m for m in labels if m in args.methods]
     t0 = time.perf_counter()
