@@ -308,6 +308,15 @@ def minimize(
         solver = with_bounds(solver, lower, upper)
         x0 = into_box(x0, lower, upper)
     objective = Objective(fun, jac, args, x0, call_dtype=narrow)
+    # What every phase shares: the loop's settings.
+    shared: dict[str, Any] = dict(
+        backend=where,
+        batched=vectorized,
+        maxiter=maxiter,
+        maxfev=maxfev,
+        callback=callback,
+        return_trajectory=return_trajectory,
+    )
     try:
         if polish and isinstance(solver, RBO):
             chosen = set(method_options) if isinstance(method, str) else _all_fields(solver)
@@ -316,34 +325,11 @@ def minimize(
             if xtol is not None or tol is not None:
                 chosen.add("xtol")
             res = roll_and_polish(
-                solver,
-                chosen,
-                objective,
-                x0,
-                tolerances,
-                lower=lower,
-                upper=upper,
-                scale=scale,
-                backend=where,
-                batched=vectorized,
-                maxiter=maxiter,
-                maxfev=maxfev,
-                callback=callback,
-                return_trajectory=return_trajectory,
-            )
+                solver, chosen, objective, x0, tolerances,
+                lower=lower, upper=upper, scale=scale, **shared,
+            )  # fmt: skip
         else:
-            res = run(
-                solver,
-                objective,
-                x0,
-                tolerances,
-                backend=where,
-                batched=vectorized,
-                maxiter=maxiter,
-                maxfev=maxfev,
-                callback=callback,
-                return_trajectory=return_trajectory,
-            )
+            res = run(solver, objective, x0, tolerances, **shared)
     except BaseException as exc:
         if narrow is not None and hasattr(exc, "rbo_result"):
             cast_floats(exc.rbo_result, x0.dtype, narrow)

@@ -104,8 +104,11 @@ def roll_and_polish(
     )
     lbfgs = LBFGS(lower=lower, upper=upper)
 
-    def phase(solver: Any, start: Any, tests: Tolerances, cap: int | None, **kw: Any) -> Any:
-        steps = _steps_left(maxiter, done)
+    def phase(
+        solver: Any, start: Any, tests: Tolerances, cap: int | None, trajectory: bool = False
+    ) -> Any:
+        """``solver`` from ``start`` within ``cap`` calls and the steps left; a start that is
+        the best point so far is not evaluated again."""
         if objective.best_x is not None and start is objective.best_x:
             assert objective.best_f is not None and objective.best_g is not None
             objective.replay = (start, objective.best_f, objective.best_g)
@@ -116,10 +119,10 @@ def roll_and_polish(
             tests,
             backend=backend,
             batched=batched,
-            maxiter=steps,
+            maxiter=max(maxiter - done, 0),
             maxfev=cap,
             callback=callback,
-            return_trajectory=kw.get("trajectory", False),
+            return_trajectory=trajectory,
         )
 
     done = 0
@@ -289,10 +292,6 @@ def _best_value(objective: Objective, backend: Backend) -> float:
     assert objective.best_f is not None
     finite = [v for v in _values(objective.best_f, backend) if math.isfinite(v)]
     return min(finite) if finite else math.inf
-
-
-def _steps_left(maxiter: int, done: int) -> int:
-    return max(maxiter - done, 0)
 
 
 def _spent(objective: Objective, maxfev: int | None, x: Any) -> bool:

@@ -293,7 +293,7 @@ class RBO(SolverBase):
                 # At rest is the centre's (a ball resting on a ring above a minimum keeps
                 # its centre while its contact point slides round the ring).
                 ox, oy = center(x, fs, gs, radius)
-                nx, ny = center(z, f * scale, g * scale, radius)
+                nx, ny = center(p.z, p.f, p.g, radius)  # the projection's, already scaled
                 dc = k.dot(nx - ox, nx - ox) + (ny - oy) * (ny - oy)
                 resting = ~stay & (dc <= (self.rest * radius) ** 2)
                 fail = xp.where(resting & (fail == RUNNING), codes(Status.AT_REST, fs), fail)
