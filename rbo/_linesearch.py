@@ -43,6 +43,12 @@ class Search(NamedTuple):
     evals: int
 
 
+def _held_out(x: Array, g: Array, lower: Array, upper: Array, xp: Any) -> Array:
+    """``g`` without the coordinates on a face whose gradient points out of the box."""
+    held = ((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0))
+    return xp.where(held, xp.zeros_like(g), g)
+
+
 def _finite(f: Array, g: Array, xp: Any) -> Array:
     return xp.isfinite(f) & xp.all(xp.isfinite(g), axis=-1)
 
@@ -334,6 +340,9 @@ def backtracking(
     x_b, f_b, g_b = x, f0, g0
     moved = xp.zeros(f0.shape, dtype=xp.bool, device=device_of(f0))
     evals = 0
+    if bounded:
+        pg = _held_out(x, g0, lower, upper, xp)
+        pg0 = 0.81 * dot(pg, pg, xp=xp)  # the projected gradient shrinks by 10 % at least
     for _ in range(maxls):
         if not bool(xp.any(pending)):
             break
@@ -346,6 +355,15 @@ def backtracking(
         ft_safe = xp.where(finite, ft, f0)
         decrease = dot(g0, xt - x, xp=xp) if bounded else a * slope
         ok = pending & finite & (decrease < 0) & (ft_safe <= f0 + c1 * decrease)
+        if bounded:
+            # Near a minimum on a face the decrease falls below f's rounding and Armijo's
+            # test fails at every step; a point level with f0 to rounding whose projected
+            # gradient is smaller is progress all the same (as approximate Wolfe
+            # conditions accept), and it lets the gradient test end the run.
+            level = ft_safe <= f0 + 4.0 * eps(f0, xp=xp) * xp.abs(f0)
+            pgt = _held_out(xt, select(finite, gt, g0, xp=xp, host=False), lower, upper, xp)
+            smaller = dot(pgt, pgt, xp=xp) < pg0
+            ok = ok | (pending & finite & level & smaller)
         x_b = select(ok, xt, x_b, xp=xp, host=False)
         f_b = xp.where(ok, ft_safe, f_b)
         g_b = select(ok, select(finite, gt, g0, xp=xp, host=False), g_b, xp=xp, host=False)

@@ -22,7 +22,7 @@ from array_api_compat import device as device_of
 from scipy.optimize import OptimizeResult
 
 from . import backends
-from ._arrays import Array, codes, dot, select
+from ._arrays import Array, codes, dot, eps, select
 from ._bounds import projected_gradient
 from ._objective import BudgetExhausted, Objective
 from ._solver import Solver, failure_codes
@@ -304,9 +304,10 @@ def _honest(
     A run that is not monotone (SGD, SAM, a rolling ball, a line search's trial points)
     may have seen a lower point than the last one, which its tests judged. Where the last
     point met ``gtol`` and the lower one does not, the last point is returned if it is
-    higher by no more than ``ftol`` (relative, floored at 1), else the lower one with
-    ``NOT_STATIONARY``. A row that came to rest (``XTOL``, ``STAGNATION``, ``AT_REST``)
-    at a point that meets ``gtol`` is a ``GTOL``. In a box the gradient tested is the projected one.
+    higher by no more than ``ftol`` (relative, floored at 1; at least f's rounding), else
+    the lower one with ``NOT_STATIONARY``. A row that came to rest (``XTOL``,
+    ``STAGNATION``, ``AT_REST``) at a point that meets ``gtol`` is a ``GTOL``. In a box the
+    gradient tested is the projected one.
     """
     xp, status = rows.xp, rows.status
     x, f, g = best
@@ -323,7 +324,10 @@ def _honest(
     ok = meets(x, g)
     gtol = status == int(Status.GTOL)
     with backends.of(f).quiet():
-        close = state.f - f <= rows.tol.ftol * xp.maximum(xp.abs(f), xp.ones_like(f))
+        # ftol, floored at f's rounding: a last point level with the best to rounding is
+        # as low as the best (even with ftol=0).
+        rtol = max(float(rows.tol.ftol), 4.0 * eps(f, xp=xp))
+        close = state.f - f <= rtol * xp.maximum(xp.abs(f), xp.ones_like(f))
     last = gtol & ~ok & close & meets(state.x, state.g)
     x = select(last, state.x, x, xp=xp, host=rows.host)
     g = select(last, state.g, g, xp=xp, host=rows.host)

@@ -139,6 +139,38 @@ def test_the_box_minimum_on_a_face_is_found(method: str) -> None:
     assert res.fun == float(fun(res.x))
 
 
+def _rosenbrock(x: np.ndarray) -> tuple[float, np.ndarray]:
+    a, b = x[:-1], x[1:]
+    t = b - a * a
+    g = np.zeros_like(x)
+    g[:-1] = -400.0 * a * t - 2.0 * (1.0 - a)
+    g[1:] += 200.0 * t
+    return float(np.sum(100.0 * t * t + (1.0 - a) ** 2)), g
+
+
+def test_bounded_lbfgs_reaches_a_tight_gtol_where_f_stops_changing() -> None:
+    # Near a minimum on a face f's decrease falls below its rounding; the run still ends
+    # at |pg| <= gtol instead of a failed line search (start 13 of this seed did fail).
+    lo = np.array([-2, -2, 1.664, -2, -2, 1.524, 1.518, -2, -2, -2.0])
+    hi = np.array([2, 2, 2, 2, 2, 2, 2, 2, 0.22, 0.312])
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        x0 = rng.uniform(lo, hi)
+        res = rbo.minimize(
+            _rosenbrock,
+            x0,
+            jac=True,
+            method="lbfgs",
+            bounds=Bounds(lo, hi),
+            gtol=1e-8,
+            ftol=0,
+            xtol=0,
+            patience=None,
+        )
+        assert res.status == 0, res.message
+        assert float(np.linalg.norm(projected_gradient(res.x, res.jac, lo, hi))) <= 1e-8
+
+
 def test_sgd_on_the_face_succeeds_once_the_projected_gradient_vanishes() -> None:
     calls: list[Any] = []
     fun, jac = _bowl(Backend("numpy", rbo.backends.get("numpy").namespace()), calls)
