@@ -33,17 +33,9 @@ import numpy as np  # noqa: E402
 from scipy import optimize  # noqa: E402
 
 import rbo  # noqa: E402
+from rbo.problems import rosenbrock  # noqa: E402
 
 Problem = tuple[str, Callable[[np.ndarray], tuple[Any, np.ndarray]], np.ndarray, Any, Any]
-
-
-def rosenbrock(x: np.ndarray) -> tuple[float, np.ndarray]:
-    a, b = x[:-1], x[1:]
-    t = b - a * a
-    g = np.zeros_like(x)
-    g[:-1] = -400.0 * a * t - 2.0 * (1.0 - a)
-    g[1:] += 200.0 * t
-    return float(np.sum(100.0 * t * t + (1.0 - a) ** 2)), g
 
 
 def problems(seed: int = 1) -> Iterator[Problem]:
@@ -54,7 +46,7 @@ def problems(seed: int = 1) -> Iterator[Problem]:
         lo[rng.choice(n, 3, replace=False)] = rng.uniform(1.2, 1.8, 3)
         hi[rng.choice(n, 2, replace=False)] = rng.uniform(0.2, 0.8, 2)
         lo = np.minimum(lo, hi - 0.1)
-        yield f"rosenbrock {k}", rosenbrock, rng.uniform(lo, hi), lo, hi
+        yield f"rosenbrock {k}", rosenbrock.value_and_grad, rng.uniform(lo, hi), lo, hi
     for k in range(8):
         n = 20
         scales, centre = np.logspace(0, 3, n), rng.normal(0.0, 2.0, n)

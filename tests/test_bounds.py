@@ -139,15 +139,6 @@ def test_the_box_minimum_on_a_face_is_found(method: str) -> None:
     assert res.fun == float(fun(res.x))
 
 
-def _rosenbrock(x: np.ndarray) -> tuple[float, np.ndarray]:
-    a, b = x[:-1], x[1:]
-    t = b - a * a
-    g = np.zeros_like(x)
-    g[:-1] = -400.0 * a * t - 2.0 * (1.0 - a)
-    g[1:] += 200.0 * t
-    return float(np.sum(100.0 * t * t + (1.0 - a) ** 2)), g
-
-
 def test_bounded_lbfgs_reaches_a_tight_gtol_where_f_stops_changing() -> None:
     # Near a minimum on a face f's decrease falls below its rounding; the run still ends
     # at |pg| <= gtol instead of a failed line search (start 13 of this seed did fail).
@@ -157,7 +148,7 @@ def test_bounded_lbfgs_reaches_a_tight_gtol_where_f_stops_changing() -> None:
     for _ in range(20):
         x0 = rng.uniform(lo, hi)
         res = rbo.minimize(
-            _rosenbrock,
+            rbo.problems.rosenbrock.value_and_grad,
             x0,
             jac=True,
             method="lbfgs",
