@@ -35,8 +35,9 @@ from typing import Any, NamedTuple, Protocol
 from array_api_compat import array_namespace
 
 from . import backends
-from ._arrays import Array, codes, eps, select
+from ._arrays import Array, codes, col, dot, eps, select
 from .backends import Backend, Centre, Dots, Previous
+from .backends._kernels import materialise
 
 __all__ = ["PROJECTIONS", "ProjStatus", "Projection", "project"]
 
@@ -161,7 +162,7 @@ def project(
         d = k.residual(x, g, e, cx)
         D = 0.5 * (d.dd + e * e)
         gg, gv, vv = d.gg, d.gv, d.vv
-        r = r0 = xp.sqrt(vv)
+        r = r0 = xp.sqrt(vv) if box is None else _box_residual(x, g, e, cx, box, xp)
         if xx is None:
             xx = k.dot(x, x)
         # Round-off floor: |grad D| cannot be resolved below a few ulps of z.
@@ -215,7 +216,7 @@ def project(
             vv = xp.where(ok, vvt, vv)
             gg = xp.where(ok, dt.gg, gg)
             gv = xp.where(ok, dt.gv, gv)
-            r = xp.sqrt(vv)
+            r = xp.sqrt(vv) if box is None else _box_residual(z, g, e, cx, box, xp)
             stopped, why = rule.stops(ok, done, finite, D, Dt, vvt, r0, xp)
         status = xp.where(stopped, codes(why, r), status)
         done = done | stopped
@@ -227,6 +228,18 @@ def project(
     failed, why = rule.failed(nonfinite & ~moved & unfinished, (r > r0) & unfinished)
     status = xp.where(failed, codes(why, r), status)
     return Projection(z, f, g, r, iters, status, rule.alpha(r, xp), gg, which)
+
+
+def _box_residual(
+    z: Array, g: Array, e: Array, cx: Array | Centre, box: tuple[Array, Array], xp: Any
+) -> Array:
+    """``|grad D(z)|`` without the coordinates on a face of the box where ``-grad D``
+    points out of it: the residual that vanishes at the foot point on the part of the
+    graph over the box (the full one does not, when the nearest point lies outside)."""
+    v = (z - materialise(cx)) + col(e, xp=xp) * g
+    held = ((z <= box[0]) & (v > 0)) | ((z >= box[1]) & (v < 0))
+    v = xp.where(held, xp.zeros_like(v), v)
+    return xp.sqrt(dot(v, v, xp=xp))
 
 
 def _culprit(f: Array, xp: Any) -> Array:

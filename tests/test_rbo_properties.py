@@ -208,6 +208,20 @@ def test_diverging_gd_projection_is_reported() -> None:
     assert int(p.status) == ProjStatus.DIVERGED
 
 
+def test_projection_in_a_box_converges_at_the_foot_point_on_a_face() -> None:
+    # The graph's nearest point to the centre lies outside the box: the residual tested
+    # is the one that vanishes on the face (the full |grad D| never does there).
+    def fg(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.sum(z**2), 2 * z
+
+    x = np.array([0.6])
+    box = (np.array([0.5]), np.array([math.inf]))
+    p = project(fg, x, *fg(x), np.array([0.0]), np.asarray(0.4), box=box)
+    assert int(p.status) == ProjStatus.CONVERGED
+    assert float(p.z[0]) == 0.5
+    assert int(p.iters) <= 2
+
+
 def test_first_projection_iteration_is_the_reference_gauss_newton_step(backend: Backend) -> None:
     """The fused projection's first iterate equals the textbook formulas of rbo._geometry:
     z1 = x + delta, delta = -(I + g g^T)^-1 grad D(x)."""
