@@ -54,12 +54,31 @@ def parse_bounds(bounds: Any, x0: Array, /) -> tuple[Array, Array]:
             )
         low = [_number(p[0], f"bounds[{i}][0]", -math.inf) for i, p in enumerate(pairs)]
         high = [_number(p[1], f"bounds[{i}][1]", math.inf) for i, p in enumerate(pairs)]
+    return _as_box(low, high, x0, "bounds must have low <= high")
+
+
+def parse_sides(lower: Any, upper: Any, x0: Array, /) -> tuple[Array, Array]:
+    """The box given as a method's ``lower`` and ``upper`` options (each ``None``, a
+    number or one value per coordinate), checked as :func:`parse_bounds` checks
+    ``bounds``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lower, upper = parse_sides(0.0, [1.0, None], np.zeros(2))
+    >>> lower.tolist(), upper.tolist()
+    ([0.0, 0.0], [1.0, inf])
+    """
+    n = x0.shape[-1]
+    low = _side(lower, n, "lower", -math.inf)
+    high = _side(upper, n, "upper", math.inf)
+    return _as_box(low, high, x0, "lower must be <= upper")
+
+
+def _as_box(low: list[float], high: list[float], x0: Array, rule: str) -> tuple[Array, Array]:
     for i, (lo, hi) in enumerate(zip(low, high, strict=True)):
         if lo > hi or lo == math.inf or hi == -math.inf:
-            raise ValueError(
-                f"bounds must have low <= high and allow a finite x; "
-                f"coordinate {i} has ({lo}, {hi})"
-            )
+            raise ValueError(f"{rule} and allow a finite x; coordinate {i} has ({lo}, {hi})")
     xp = array_namespace(x0)
     like = {"dtype": x0.dtype, "device": device_of(x0)}
     return xp.asarray(low, **like), xp.asarray(high, **like)

@@ -14,7 +14,7 @@ from array_api_compat import device as device_of
 from scipy.optimize import OptimizeResult
 
 from . import backends
-from ._bounds import into_box, parse_bounds, with_bounds
+from ._bounds import into_box, parse_bounds, parse_sides, with_bounds
 from ._entropy_sgd import EntropySGD
 from ._lbfgs import LBFGS
 from ._loop import run
@@ -303,8 +303,19 @@ def minimize(
             raise ValueError("scale must be > 0 (a length in the units of x)")
     x0, narrow = widened(x0)
     lower = upper = None
-    if bounds is not None:
+    sides = getattr(solver, "lower", None), getattr(solver, "upper", None)
+    if any(side is not None for side in sides):
+        # The box as the method's own lower/upper options: checked as bounds are, and
+        # kept by every phase (the polish included) as bounds are.
+        if bounds is not None:
+            raise ValueError(
+                "the box is given twice: pass bounds= or the method's lower=/upper= "
+                "options, not both"
+            )
+        lower, upper = parse_sides(*sides, x0)
+    elif bounds is not None:
         lower, upper = parse_bounds(bounds, x0)
+    if lower is not None and upper is not None:
         solver = with_bounds(solver, lower, upper)
         x0 = into_box(x0, lower, upper)
     objective = Objective(fun, jac, args, x0, call_dtype=narrow)
