@@ -32,6 +32,7 @@ from ._status import Status as Status
 from ._stepwise import Incumbent as Incumbent
 from ._stepwise import RollingBall as RollingBall
 from ._stepwise import Stepper as Stepper
+from ._warnings import ProjectionWarning as ProjectionWarning
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,7 @@ __all__ = [
     "EntropySGD",
     "Incumbent",
     "ProjStatus",
+    "ProjectionWarning",
     "RBOState",
     "RollingBall",
     "Status",

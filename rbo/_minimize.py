@@ -33,6 +33,7 @@ from ._validation import (
     check_tolerance,
     widened,
 )
+from ._warnings import ProjectionWarning
 
 __all__ = ["METHODS", "make_solver", "minimize"]
 
@@ -347,8 +348,7 @@ def minimize(
         raise
     if narrow is not None:
         res = cast_floats(res, x0.dtype, narrow)
-    if "local" in res:  # the ball in the problem's units: its settings are rbo's own
-        _warn_if_capped(res.get("roll"), where)
+    _warn_if_capped(res.get("roll") if "local" in res else res, where)
     res.backend = where.name
     res.device = str(device_of(res.x))
     if disp:
@@ -372,7 +372,7 @@ def _warn_if_capped(res: Any, where: backends.Backend) -> None:
             f"{capped / steps:.0%} of the ball's steps ended their projection at "
             "proj_maxiter before it converged: the ball moves too fast for its landscape; "
             "lower lr (or max_step), or raise proj_maxiter",
-            RuntimeWarning,
+            ProjectionWarning,
             stacklevel=caller_level(),
         )
 

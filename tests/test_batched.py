@@ -221,6 +221,7 @@ def test_multistart_input_errors(bounds: Any, n_starts: int, error: type, match:
         rbo.multistart(quadratic.value_and_grad, bounds, n_starts, jac=True)
 
 
+@pytest.mark.filterwarnings("ignore::rbo.ProjectionWarning")  # its settings are meant
 @pytest.mark.parametrize("device", [None, "device1"])
 def test_a_diverging_projection_fails_its_row_where_it_stood(device: str | None) -> None:
     """The reference fixed-step projection diverges where h (1 + |g|^2) > 2 (h = 1e-3 on

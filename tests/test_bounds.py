@@ -257,6 +257,7 @@ def test_float32_runs_stay_in_a_float64_box() -> None:
     assert all(float(abs(x).max()) <= np.float32(0.1) for x in calls)
 
 
+@pytest.mark.filterwarnings("ignore::rbo.ProjectionWarning")  # its settings are meant
 @pytest.mark.parametrize("polish", [True, False], ids=["polished", "ball alone"])
 def test_rbo_never_evaluates_outside_the_box(backend: Backend, polish: bool) -> None:
     calls: list[Any] = []

@@ -109,6 +109,7 @@ def _narrow_dtypes() -> list[Any]:
     return params
 
 
+@pytest.mark.filterwarnings("ignore::rbo.ProjectionWarning")  # its settings are meant
 @pytest.mark.parametrize("jac_mode", ["analytic", "2-point"])
 @pytest.mark.parametrize("where", _narrow_dtypes())
 def test_narrow_start_is_optimised_in_float32_and_returned_in_its_dtype(
@@ -924,6 +925,7 @@ def test_diverging_gd_projection_ends_with_status_6_at_the_start(backend: Backen
     assert_array_like(res.x, x0)
 
 
+@pytest.mark.filterwarnings("ignore::rbo.ProjectionWarning")  # its settings are meant
 def test_gd_projection_with_a_small_step_makes_progress(numpy_backend: Backend) -> None:
     fun, jac = _quadratic(numpy_backend)
     res = roll(

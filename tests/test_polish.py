@@ -86,6 +86,7 @@ def test_a_counted_budget_is_never_exceeded_across_the_phases() -> None:
             assert _grad_norm(p, res.x) > 1e-6 or res.status == rbo.Status.MAXFEV
 
 
+@pytest.mark.filterwarnings("ignore::rbo.ProjectionWarning")  # its settings are meant
 @pytest.mark.parametrize(
     "how",
     ["ring", "patience", "budget", "iterations", "nan", "callback", "polished"],
@@ -199,16 +200,25 @@ def test_a_ball_at_rest_stops_with_its_own_status() -> None:
     assert res.nit < 2000
 
 
-def test_projections_that_end_at_proj_maxiter_are_counted_and_warned_of() -> None:
+@pytest.mark.parametrize("polish", [True, False], ids=["polished", "ball alone"])
+def test_projections_that_end_at_proj_maxiter_are_counted_and_warned_of(polish: bool) -> None:
     p = rbo.problems.get("rastrigin")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = rbo.minimize(
-            p, np.array([3.3, -2.2, 1.1]), jac=p.jac, proj_maxiter=1, maxfev=400, lr=3.0
+            p,
+            np.array([3.3, -2.2, 1.1]),
+            jac=p.jac,
+            proj_maxiter=1,
+            maxfev=400,
+            lr=3.0,
+            xtol=0,
+            polish=polish,
         )
-    assert res.roll.proj_capped > res.roll.nit / 2
+    ball = res.roll if polish else res
+    assert ball.proj_capped > ball.nit / 2
     (w,) = [w for w in caught if "proj_maxiter" in str(w.message)]
-    assert issubclass(w.category, RuntimeWarning) and w.filename == __file__
+    assert issubclass(w.category, rbo.ProjectionWarning) and w.filename == __file__
     assert "lower lr" in str(w.message)
 
 

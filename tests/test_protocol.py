@@ -141,6 +141,7 @@ def _cliff(x: Any) -> tuple[Any, Any]:
     return f, 2.0 * x
 
 
+@pytest.mark.filterwarnings("ignore::rbo.ProjectionWarning")  # its settings are meant
 def test_nan_retry_is_the_same_on_the_host_and_on_a_device() -> None:
     kw = {"jac": True, "radius": 0.5, "lr": 3.0, "proj_maxiter": 2, "maxiter": 15, "patience": None}
     start = np.array([1.0, 0.3])

@@ -567,12 +567,14 @@ def _check_run(case: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------- valid runs
 
 
+@pytest.mark.filterwarnings("ignore::rbo.ProjectionWarning")  # its settings are meant
 @PROFILE
 @given(case=runs())
 def test_a_valid_run_returns_its_best_point_or_names_the_bad_start(case: dict[str, Any]) -> None:
     _check_run(case)
 
 
+@pytest.mark.filterwarnings("ignore::rbo.ProjectionWarning")  # its settings are meant
 @_examples(0.5)
 @given(case=runs(batched=True))
 def test_a_vectorized_run_returns_each_rows_best_point(case: dict[str, Any]) -> None:
@@ -877,6 +879,8 @@ def test_a_batched_float16_run_warns_nothing_when_a_diagnostic_leaves_float16s_r
     x0[4, 1:] = [2.765625e-05, 6.25e-07, 3.125e-07]
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
+        # rbo's own warning on its projections is not what this checks.
+        warnings.simplefilter("ignore", rbo.ProjectionWarning)
         recorder = Recorder(rastrigin.value_and_grad)  # silences the objective's own
         res = roll(
             recorder.fun,

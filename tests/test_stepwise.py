@@ -63,6 +63,7 @@ def test_stepwise_equals_minimize_step_for_step(method, options, make) -> None:
         assert opt.nit == STEPS and opt.status is None
 
 
+@pytest.mark.filterwarnings("ignore::rbo.ProjectionWarning")  # its settings are meant
 def test_rolling_ball_is_rbo_with_its_options() -> None:
     res = _minimize_path("rbo", radius=0.5, lr=0.01, fscale=5.0, proj_maxiter=4)
     opt = rbo.RollingBall(X0, radius=0.5, lr=0.01, fscale=5.0, proj_maxiter=4, minibatch=False)
