@@ -67,6 +67,7 @@ class Plan:
     roll_share: float = 1.0  # without maxfev, each roll may spend this many local phases
     roll_floor: int = 20  # ... and at least this many evaluations
     local_share: float = 0.25  # of maxfev, the most the local phase may spend
+    fine: int = 0  # once growth is spent, balls this many times smaller than the first
 
 
 PLAN = Plan()
@@ -151,7 +152,9 @@ def roll_and_polish(
     previous = _best_value(objective, backend)
     trajectory = None
     first_radius = ball.radius
+    first_ball = ball
     grown = 0  # times in a row the ball grew
+    shrunk = 0  # balls smaller than the first tried
     for hop in range(plan.max_hops if maxfev is None else maxiter):
         # The roll leaves the polish as much as the local phase needed (a polish from a
         # nearby point needs about as much; it takes what is left in any case).
@@ -186,14 +189,18 @@ def roll_and_polish(
         now = _best_value(objective, backend)
         if now < previous - tolerances.ftol * max(1.0, abs(previous)):
             previous, grown = now, 0  # a lower basin: the ball rolls on from its minimum
-        elif (
-            callable(ball.radius)
-            or callable(ball.lr)
-            or "radius" in given
-            or plan.grow == 1.0
-            or grown >= plan.max_growth
-        ):
+        elif callable(ball.radius) or callable(ball.lr) or "radius" in given or plan.grow == 1.0:
             break  # from the same point the same ball finds the same: nothing to gain
+        elif grown >= plan.max_growth:
+            if shrunk >= plan.fine:
+                break
+            shrunk += 1
+            small = first_ball.radius * plan.grow**-shrunk
+            ball = dataclasses.replace(
+                first_ball,
+                radius=small,
+                lr=small * plan.lr if "lr" not in given else first_ball.lr,
+            )
         else:  # nothing lower within this ball's reach: a larger one reaches further
             grown += 1
             ball = dataclasses.replace(

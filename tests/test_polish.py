@@ -263,3 +263,21 @@ def test_the_result_says_when_the_minimum_found_is_sharper_than_the_ball() -> No
     shallow = rbo.minimize(lambda x: float(0.001 * x @ x), np.ones(3), jac=lambda x: 0.002 * x)
     assert shallow.success and not shallow.radius_too_large
     assert shallow.curvature == pytest.approx(0.002, rel=1e-6)
+
+
+def _wavy(x: np.ndarray) -> tuple[float, np.ndarray]:
+    return float(np.sum(np.cos(3 * x)) + 0.1 * x @ x), -3 * np.sin(3 * x) + 0.2 * x
+
+
+def test_fine_balls_follow_spent_growth_each_smaller_than_the_first(monkeypatch: Any) -> None:
+    # Plan.fine (off by default; see docs/choosing.md for the sweep): once growth is spent,
+    # balls 2x, 4x, ... smaller than the first roll from the best point.
+    import rbo._polish as phases
+
+    plain = rbo.minimize(_wavy, np.array([1.0, 2.0]), jac=True, maxfev=3000)
+    monkeypatch.setattr(phases, "PLAN", phases.Plan(fine=2))
+    fine = rbo.minimize(_wavy, np.array([1.0, 2.0]), jac=True, maxfev=3000)
+    assert fine.roll.runs == plain.roll.runs + 2
+    first = plain.radius / 2.0**phases.PLAN.max_growth
+    assert fine.radius == pytest.approx(first / 4)
+    assert fine.fun <= plain.fun + 1e-12 and fine.success
