@@ -59,6 +59,9 @@ class RBOState(NamedTuple):
     proj_capped : array
         Per row, how many steps' projections ended at ``proj_maxiter`` before meeting
         their tolerance.
+    slowed : array
+        Per row, how often the next step's learning rate is halved because projections
+        ended at ``proj_maxiter`` (with ``slow_down``).
     """
 
     x: Array
@@ -79,6 +82,7 @@ class RBOState(NamedTuple):
     halvings: Array
     nonfinite: Array
     proj_capped: Array
+    slowed: Array
 
     @property
     def center(self) -> tuple[Array, Array]:
@@ -128,6 +132,11 @@ class RBO(SolverBase):
     rest : float
         The ball is at rest, and the row stops with ``Status.AT_REST``, once its
         centre moves less than ``rest * radius`` in a step (0: never).
+    slow_down : int
+        Step control by the projection: a step whose projection ended at
+        ``proj_maxiter`` halves the next step's learning rate, up to ``slow_down`` times
+        in a row, and each step whose projection converged takes one halving back
+        (0: off).
     lower, upper : array, optional
         A box (arrays broadcasting against ``x``) that every contact point, and every
         point the projection evaluates, stays in: the ball rolls on the part of the graph
@@ -157,6 +166,7 @@ class RBO(SolverBase):
     max_halvings: int = 8
     max_step: float | None = None
     rest: float = 0.0
+    slow_down: int = 0
     lower: Any = None
     upper: Any = None
     check_every: int = 4  # type: ignore[misc]
@@ -181,7 +191,7 @@ class RBO(SolverBase):
             check_positive("proj_rtol", self.proj_rtol, allow_zero=True)
         if self.projection not in PROJECTIONS:
             raise ValueError(f"projection must be one of {PROJECTIONS}; got {self.projection!r}")
-        for name in ("proj_maxiter", "max_halvings", "check_every"):
+        for name in ("proj_maxiter", "max_halvings", "slow_down", "check_every"):
             value = getattr(self, name)
             if value is None and name == "proj_maxiter":
                 continue
@@ -216,6 +226,7 @@ class RBO(SolverBase):
             halvings=codes(0, f),
             nonfinite=codes(0, f),
             proj_capped=codes(0, f),
+            slowed=codes(0, f),
         )
 
     def step(
@@ -246,9 +257,11 @@ class RBO(SolverBase):
             maxiter = self.proj_maxiter
             if maxiter is None:
                 maxiter = 20 if self.projection == "gauss-newton" else 10
-            lr = lr0 * 0.5 ** xp.astype(state.halvings, fs.dtype)
+            lr = lr0 + xp.zeros_like(fs)
             if self.max_step is not None:  # |lr * (g, |g|^2)| <= max_step * radius
                 lr = xp.minimum(lr, self.max_step * radius / xp.sqrt(gg * (1.0 + gg)))
+            # Halved after the cap, so that a retry (or a slowed step) is a shorter one.
+            lr = lr * 0.5 ** xp.astype(state.halvings + state.slowed, fs.dtype)
             # The descended center (rbo._geometry.descended_center), through the kernels.
             rho_s = radius / xp.sqrt(1.0 + gg)
             cx, cy = k.centre(x, gs, rho_s + lr), fs + rho_s - lr * gg
@@ -271,6 +284,13 @@ class RBO(SolverBase):
             box=None if self.lower is None else (self.lower, self.upper),
         )
         with quiet():
+            capped = p.status == int(ProjStatus.MAXITER)
+            slowed = state.slowed
+            if self.slow_down:
+                up = xp.minimum(slowed + 1, codes(self.slow_down, slowed))
+                down = xp.maximum(slowed - 1, codes(0, slowed))
+                converged = p.status == int(ProjStatus.CONVERGED)
+                slowed = xp.where(capped, up, xp.where(converged, down, slowed))
             met_nan = p.status == int(ProjStatus.NONFINITE)
             halvings = xp.where(met_nan, state.halvings + 1, xp.zeros_like(state.halvings))
             fail = codes(RUNNING, fs)
@@ -315,8 +335,8 @@ class RBO(SolverBase):
             xx=zz,
             halvings=halvings,
             nonfinite=xp.where(met_nan & (state.nonfinite == 0), p.nonfinite, state.nonfinite),
-            proj_capped=state.proj_capped
-            + xp.astype(p.status == int(ProjStatus.MAXITER), state.proj_capped.dtype),
+            proj_capped=state.proj_capped + xp.astype(capped, state.proj_capped.dtype),
+            slowed=slowed,
         )
 
     def postprocess(self, state: RBOState, /, *, intermediate: bool = False) -> dict[str, Any]:

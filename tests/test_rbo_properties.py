@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -251,3 +252,21 @@ def test_a_residual_that_overflows_at_the_start_is_reported_not_converged(method
     assert int(p.status) == ProjStatus.NONFINITE
     assert p.iters == 0
     np.testing.assert_array_equal(p.z, x)
+
+
+def test_slow_down_halves_the_step_after_a_capped_projection_and_recovers() -> None:
+    fg = rastrigin.value_and_grad
+    x0 = np.array([1.3, -2.1])
+    capped = rbo.RBO(radius=1.0, lr=0.01, proj_maxiter=1, proj_rtol=0.0, slow_down=3)
+    state = capped.init(fg, x0)
+    lrs, slowed = [], []
+    for _ in range(5):
+        state = capped.step(fg, state)
+        lrs.append(float(state.lr))
+        slowed.append(int(state.slowed))
+    assert slowed == [1, 2, 3, 3, 3]  # every projection capped: halved up to 3 times
+    assert lrs == [0.01, 0.005, 0.0025, 0.00125, 0.00125]
+    # A projection that converges takes one halving back.
+    easy = dataclasses.replace(capped, proj_maxiter=20, proj_rtol=0.5)
+    state = easy.step(fg, state)
+    assert int(state.slowed) == 2 and float(state.lr) == 0.00125
