@@ -54,7 +54,7 @@ from rbo._bench._budget import BudgetExhausted, Counted  # noqa: E402
 from rbo._bench._targets import target  # noqa: E402
 
 PROBLEMS = ["rastrigin", "ackley", "griewank", "levy", "riemann", "gaussian_wells", "weierstrass"]
-SCHEDULES = ["hop", "restart", "radius"]
+SCHEDULES = ["basin", "hop", "restart", "radius"]
 BASELINES = ["basinhopping", "L-BFGS-B restarts", "dual_annealing", "CMA-ES BIPOP"]
 
 
@@ -327,7 +327,7 @@ def main() -> None:
         print("\n## finite differences (every difference value paid)\n")
         print(table(fd, fd_labels, seeds))
         print()
-        print(totals(fd, fd_labels, "rbo hop"))
+        print(totals(fd, fd_labels, fd_labels[0]))
     print("\n## balls per second on one device (NumPy, this CPU)\n")
     print(throughput(10, 32, 200 if args.quick else 400, 1 if args.quick else 3))
     print(f"\n{len(rows)} runs, {time.perf_counter() - t0:.0f} s wall, {args.jobs} jobs")

@@ -40,7 +40,14 @@ from ._validation import check_count
 __all__ = ["SCHEDULES", "multistart"]
 
 #: Where :func:`multistart` puts the ball that takes over a dropped ball's budget.
-SCHEDULES = ("restart", "hop", "radius")
+SCHEDULES = ("restart", "hop", "radius", "basin")
+
+# The hops of the "basin" schedule, in widths of the box: the first, its growth after a hop
+# that found nothing lower, and the largest (past it, the next is the first again); and
+# the steps of the ball of a ball hop.
+_HOP_FIRST, _HOP_GROW, _HOP_LAST, _HOP_STEPS = 0.02, 1.5, 0.5, 10
+# Runs of a round of "basin" (its default n_starts).
+_BASIN_SLOTS = 4
 
 _FD = ("2-point", "3-point")
 
@@ -243,6 +250,8 @@ def multistart(
         # against 20 with RBO's fixed lr=0.1).
         for key, value in (("lr", 0.3 * width), ("max_step", 1.0), ("proj_rtol", 0.1)):
             kwargs.setdefault(key, value)
+    if n_starts is None and schedule == "basin":
+        n_starts = _BASIN_SLOTS
     if n_starts is None:
         rolls = maxfev - int(polish_fraction * maxfev)
         n_starts = min(64, max(2, rolls // (4 * segment)))
@@ -317,6 +326,8 @@ class _Task:
         try:
             if kind == "roll":
                 res = _roll_ball(boxed, x0, where, bounds, self.vectorized, options)
+            elif kind == "hop":
+                res = _hop_ball(boxed, x0, where, bounds, self.vectorized, options)
             else:
                 res = _polish_ball(boxed, x0, where, bounds, self.vectorized, options)
         except Exception as exc:
@@ -353,6 +364,33 @@ def _polish_ball(
         fun, x0, jac=True, method="lbfgs", bounds=bounds, vectorized=vectorized,
         backend=where, **options,
     )  # fmt: skip
+
+
+def _hop_ball(
+    fun: Any, x0: Any, where: Any, bounds: Any, vectorized: bool, options: dict[str, Any]
+) -> OptimizeResult:
+    """A hop of the ``"basin"`` schedule: the ball rolled from ``x0`` with
+    ``options["roll"]``, then L-BFGS in the box from the lowest point it touched (each
+    row), within ``options["calls"]`` calls of ``fun`` in all (``options["cost"]`` per
+    evaluation)."""
+    roll = _roll_ball(fun, x0, where, bounds, vectorized, options["roll"])
+    if vectorized:
+        xp = array_namespace(roll.x)
+        with where.quiet():
+            lower = roll.fun_last <= roll.fun  # NaN (nothing finite) compares False
+        start = xp.where(xp.expand_dims(lower, axis=-1), roll.x_last, roll.x)
+    else:
+        start = roll.x_last if float(roll.fun_last) <= float(roll.fun) else roll.x
+    rows = x0.shape[0] if vectorized else 1
+    # Each row's share of the calls left (a batch call evaluates every row).
+    left = (options["calls"] * rows - fun.calls) // (options["cost"] * rows)
+    if left < 1:
+        roll.unpolished = True
+        return roll
+    res = _polish_ball(fun, start, where, bounds, vectorized, {"maxfev": left, "maxiter": left})
+    res.nit = res.nit + roll.nit
+    res.njev = int(res.njev) + int(roll.njev)
+    return res
 
 
 class _Boxed:
@@ -583,6 +621,9 @@ class _Search:
         Each cycle keeps ``reserve`` (the same share of what is left) for its polish; a
         polish that converges early leaves its budget to the next cycle's rolls.
         """
+        if self.schedule == "basin":
+            self._basins()
+            return
         share = self.reserve / self.budget
         reserve = self.reserve
         if self.budget - reserve < 2 * self.cost:  # a tiny budget: all of it to one ball
@@ -598,6 +639,94 @@ class _Search:
             if self.spent == before or self.budget - self.spent < 2 * self.cost:
                 return
             reserve = int(share * (self.budget - self.spent))
+
+    def _basins(self) -> None:
+        """The ``"basin"`` schedule: rounds of one L-BFGS-ended run per slot, each from a
+        hop away from the best point found so far, until the budget is spent."""
+        width = sum(h - lo for lo, h in zip(self.low, self.high, strict=True)) / len(self.low)
+        sizes = [_HOP_FIRST] * self.m  # each slot's hop, in widths of the box
+        own = [math.inf] * self.m  # the lowest value each slot's runs reached
+        incumbent: _Ball | None = None
+        while not self.watch.stopped:
+            left = self.budget - self.spent
+            count = min(self.m, left // (2 * self.cost))
+            if count < 1:
+                return
+            per = left // count
+            # Every random number of the round is drawn here, slot by slot, before it runs.
+            plan = []
+            for slot in range(count):
+                if incumbent is None or incumbent.best_x is None or not math.isfinite(own[slot]):
+                    plan.append(("polish", self._uniform(), None))
+                    continue
+                x = self._step(_host(incumbent.best_x), sizes[slot])
+                plan.append(("hop" if slot % 2 else "polish", x, sizes[slot]))
+            balls = [
+                self._new(slot, x=x, radius=self.radius if size is None else size * width)
+                for slot, (_, x, size) in enumerate(plan)
+            ]
+            results = self._run_hops(plan, per)
+            for slot, ball in enumerate(balls):
+                self._update(ball, results[slot])
+                if not results[slot].get("unpolished", False):
+                    ball.polished = True
+                    self.polished.append(ball.index)
+                if ball.best_f < own[slot] and (
+                    math.isinf(own[slot])
+                    or own[slot] - ball.best_f > 1e-12 * max(1.0, abs(own[slot]))
+                ):
+                    own[slot], sizes[slot] = ball.best_f, _HOP_FIRST  # lower: hop near again
+                elif plan[slot][2] is not None:  # nothing lower within this hop: go further
+                    sizes[slot] *= _HOP_GROW
+                    if sizes[slot] > _HOP_LAST:
+                        sizes[slot] = _HOP_FIRST
+                if ball.best_x is not None and (
+                    incumbent is None or ball.best_f < incumbent.best_f
+                ):
+                    incumbent = ball
+            for ball in balls:
+                self._finish(ball)
+            if self.spent == self.budget - left:  # nothing could be spent
+                return
+
+    def _run_hops(
+        self, plan: list[tuple[str, Any, float | None]], per: int
+    ) -> list[OptimizeResult]:
+        """The runs of a round of ``"basin"``, each within ``per`` calls of ``fun``."""
+        polish = {"maxfev": per // self.cost, "maxiter": per}
+        width = sum(h - lo for lo, h in zip(self.low, self.high, strict=True)) / len(self.low)
+        items = []
+        for kind, x, size in plan:
+            if kind == "polish":
+                items.append(("polish", x, polish))
+                continue
+            assert size is not None
+            # The ball of a hop is as large as the hop: it irons out what lies within it.
+            roll = {**self.options, "radius": size * width, "lr": size * width}
+            roll["maxiter"] = _HOP_STEPS
+            roll["maxfev"] = max(1, per // (2 * self.cost))
+            items.append(("hop", x, {"roll": roll, "calls": per, "cost": self.cost}))
+        if not self.task.vectorized:
+            return [
+                r
+                for _, r in sorted(
+                    _balls(self.runner, self.task, items, self.retries), key=lambda t: t[0]
+                )
+            ]
+        # A batch per kind and ball size: the rows of each run together.
+        groups: dict[tuple[str, float], list[int]] = {}
+        for i, (kind, _, size) in enumerate(plan):
+            key = (kind, size if kind == "hop" and size is not None else 0.0)
+            groups.setdefault(key, []).append(i)
+        xp = self.where.namespace()
+        out: dict[int, OptimizeResult] = {}
+        for rows in groups.values():
+            kind, _, options = items[rows[0]]
+            res = self.task((kind, xp.stack([items[i][1] for i in rows]), options))
+            for j, i in enumerate(rows):
+                out[i] = _row(res, j, len(rows))
+                out[i].unpolished = bool(res.get("unpolished", False))
+        return [out[i] for i in range(len(items))]
 
     def _rolls(self, limit: int) -> None:
         """Rounds of ``m`` balls (fewer, a round's worth each, when little budget is left)
@@ -816,6 +945,16 @@ class _Search:
         return self._inside(
             [
                 c + 0.05 * (h - lo) * s
+                for c, s, lo, h in zip(centre, step, self.low, self.high, strict=True)
+            ]
+        )
+
+    def _step(self, centre: list[float], size: float) -> Any:
+        """A normal step from ``centre`` of ``size`` times the box's width per coordinate."""
+        step = self.generator.normal(size=len(centre)).tolist()
+        return self._inside(
+            [
+                c + size * (h - lo) * s
                 for c, s, lo, h in zip(centre, step, self.low, self.high, strict=True)
             ]
         )
