@@ -54,7 +54,7 @@ from rbo._bench._budget import BudgetExhausted, Counted  # noqa: E402
 from rbo._bench._targets import target  # noqa: E402
 
 PROBLEMS = ["rastrigin", "ackley", "griewank", "levy", "riemann", "gaussian_wells", "weierstrass"]
-SCHEDULES = ["basin", "hop", "restart", "radius"]
+SCHEDULES = ["basin", "basin-roll", "restart", "hop", "radius"]
 BASELINES = ["basinhopping", "L-BFGS-B restarts", "dual_annealing", "CMA-ES BIPOP"]
 
 

@@ -83,16 +83,34 @@ def test_hops_leave_from_the_best_point_found_before_them() -> None:
     assert res.n_balls > 3 * m
     z = []
     # Rounds of m: each run of a later round starts a normal step from the best point of
-    # the rounds before, of its recorded size (radius) in widths of the box.
+    # the rounds before, of its recorded size (radius) in widths of the box: in every
+    # coordinate from slots 0 and 1, in one from slots 2 and 3.
     for first in range(m, res.n_balls - m + 1, m):
         incumbent = best[np.argmin(fun[:first])]
         for i in range(first, first + m):
-            if np.all((starts[i] > LOW) & (starts[i] < HIGH)):  # not clipped at a wall
-                z.append((starts[i] - incumbent) / (radius[i] / WIDTH.mean() * WIDTH))
+            moved = starts[i] != incumbent
+            if i % m < 2:
+                assert np.all(moved)
+            else:
+                assert np.sum(moved) == 1
+            sigma = radius[i] / WIDTH.mean() * WIDTH
+            # Where a step of 6 sigma could not reach a wall, none was mirrored back.
+            far = moved & (incumbent - 6 * sigma > LOW) & (incumbent + 6 * sigma < HIGH)
+            z.append(((starts[i] - incumbent) / sigma)[far])
     z = np.concatenate(z)
     assert z.size > 30
     assert np.max(np.abs(z)) < 6.0  # uniform starts would be many sizes away
     assert 0.6 < np.std(z) < 1.5
+
+
+def test_hops_past_a_wall_are_mirrored_into_the_box() -> None:
+    res = rbo.multistart(
+        rastrigin.value_and_grad, BOX, jac=True, maxfev=4000, rng=2, schedule="basin"
+    )
+    starts = np.asarray(res.starts)
+    # Clipping would start many runs on a wall; mirrored, a start lies there with
+    # probability zero.
+    assert not np.any((starts == LOW) | (starts == HIGH))
 
 
 def test_hop_sizes_grow_while_nothing_lower_is_found_and_restart_after_the_largest() -> None:
