@@ -9,8 +9,8 @@ basin reached, or 99 % of the typical gap closed). Same box (the problem's), sam
 (``1000 n`` evaluations), same seeds for all.
 
 - ``rbo <schedule>``: ``rbo.multistart(fun, box, jac=True, maxfev=budget, rng=seed,
-  schedule=...)``, its defaults otherwise (the schedules ``hop``, ``restart`` and
-  ``radius`` are compared to pick the default).
+  schedule=...)``, its defaults otherwise (the schedules ``basin``, the default,
+  ``basin-roll``, ``hop``, ``restart`` and ``radius`` are compared to pick the default).
 - ``rbo.minimize`` (and ``x4``): ``rbo.minimize`` at its defaults in the box from one
   uniform random start with the whole budget (from four, a quarter each): the phases of a
   single run as a global search.
@@ -24,11 +24,12 @@ basin reached, or 99 % of the typical gap closed). Same box (the problem's), sam
   uses no gradient).
 
 With ``--fd`` every gradient method is given values only and pays each
-finite-difference value (rbo's ``jac='2-point'``, scipy's default differences); CMA-ES
-is unchanged by it and not rerun.
+finite-difference value (``rbo basin`` with ``jac='2-point'``, scipy's default
+differences); CMA-ES is unchanged by it and not rerun.
 
-It also times balls per second of ``rbo.multistart`` with ``vectorized=True`` (the balls
-of a round as the rows of one batch) against one ball at a time, on NumPy.
+It also times balls per second of ``rbo.multistart`` (``schedule="restart"``) with
+``vectorized=True`` (the balls of a round as the rows of one batch) against one ball at a
+time, on NumPy.
 
 Run: ``PYTHONPATH=. python3 benchmarks/global_search.py [--quick] [--fd] [--jobs 2]``.
 """
@@ -254,7 +255,8 @@ def totals(rows: list[dict[str, Any]], labels: list[str], reference: str) -> str
 
 
 def throughput(n: int, balls: int, budget_per_ball: int, repeats: int) -> str:
-    """Balls per second of one search, vectorized against one ball at a time (NumPy)."""
+    """Balls per second of one search, vectorized against one ball at a time (NumPy), with
+    the rolling schedule ``"restart"``."""
     p = problems.get("rastrigin")
     box = [(p.lower, p.upper)] * n
     out = []
@@ -265,7 +267,7 @@ def throughput(n: int, balls: int, budget_per_ball: int, repeats: int) -> str:
             t0 = time.perf_counter()
             res = rbo.multistart(
                 p.value_and_grad, box, balls, jac=True, maxfev=balls * budget_per_ball,
-                rng=0, vectorized=vec,
+                rng=0, vectorized=vec, schedule="restart",
             )  # fmt: skip
             walls[vec].append(time.perf_counter() - t0)
             counts[vec] = res.n_balls
