@@ -687,7 +687,7 @@ class _Search:
                 return
             per = left // count
             # Every random number of the round is drawn here, slot by slot, before it runs.
-            plan = []
+            plan: list[tuple[str, Any, float | None]] = []
             for slot in range(count):
                 if incumbent is None or incumbent.best_x is None or not math.isfinite(own[slot]):
                     plan.append(("polish", self._uniform(), None))
@@ -732,14 +732,14 @@ class _Search:
         """The runs of a round of ``"basin"``, each within ``per`` calls of ``fun``."""
         polish = {"maxfev": per // self.cost, "maxiter": per}
         width = sum(h - lo for lo, h in zip(self.low, self.high, strict=True)) / len(self.low)
-        items = []
+        items: list[tuple[str, Any, dict[str, Any]]] = []
         for kind, x, size in plan:
             if kind == "polish":
                 items.append(("polish", x, polish))
                 continue
             assert size is not None
             # The ball of a hop is as large as the hop: it irons out what lies within it.
-            roll = {**self.options, "radius": size * width, "lr": size * width}
+            roll: dict[str, Any] = {**self.options, "radius": size * width, "lr": size * width}
             roll["maxiter"] = _HOP_STEPS
             roll["maxfev"] = max(1, per // (2 * self.cost))
             items.append(("hop", x, {"roll": roll, "calls": per, "cost": self.cost}))
