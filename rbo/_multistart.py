@@ -145,7 +145,7 @@ def multistart(
         The box, finite, one pair per coordinate.
     n_starts : int, optional
         Runs (balls) of a round, ``m``. Default: 4 for ``"basin"`` and
-        ``"basin-roll"``; for the others enough for the budget of the rolls to last four
+        ``"basin-roll"`` (with more workers than that, pass at least as many); for the others enough for the budget of the rolls to last four
         rounds, ``(1 - polish_fraction) * maxfev // (4 * segment)``, between 2
         and 64 (13 balls for ``n = 2``, ``maxfev = 2000``; 18 for ``n = 10``, 10,000).
     jac : callable, True, None, '2-point' or '3-point'
