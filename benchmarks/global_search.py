@@ -31,7 +31,8 @@ It also times balls per second of ``rbo.multistart`` (``schedule="restart"``) wi
 ``vectorized=True`` (the balls of a round as the rows of one batch) against one ball at a
 time, on NumPy.
 
-Run: ``PYTHONPATH=. python3 benchmarks/global_search.py [--quick] [--fd] [--jobs 2]``.
+Run: ``PYTHONPATH=. python3 benchmarks/global_search.py [--quick] [--fd] [--jobs 2]
+[--seeds 5] [--first-seed 0] [--methods ...]``.
 """
 
 from __future__ import annotations
@@ -291,6 +292,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2 seeds, n = 2 and 10, short")
     ap.add_argument("--seeds", type=int, default=None)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds from this one on")
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 10])
     ap.add_argument("--fd", action="store_true", help="also the finite-difference variant")
     ap.add_argument("--jobs", type=int, default=2)
@@ -305,7 +307,7 @@ def main() -> None:
     tasks = [
         (m, name, n, seed, 1000 * n, False)
         for name, n in instances(args.dims)
-        for seed in range(seeds)
+        for seed in range(args.first_seed, args.first_seed + seeds)
         for m in labels
     ]
     if args.fd:
@@ -313,7 +315,7 @@ def main() -> None:
         tasks += [
             (m, name, n, seed, 1000 * n, True)
             for name, n in instances(args.dims)
-            for seed in range(seeds)
+            for seed in range(args.first_seed, args.first_seed + seeds)
             for m in fd_labels
         ]
     with ProcessPoolExecutor(args.jobs) as pool:

@@ -145,9 +145,10 @@ def multistart(
         The box, finite, one pair per coordinate.
     n_starts : int, optional
         Runs (balls) of a round, ``m``. Default: 4 for ``"basin"`` and
-        ``"basin-roll"`` (with more workers than that, pass at least as many); for the others enough for the budget of the rolls to last four
-        rounds, ``(1 - polish_fraction) * maxfev // (4 * segment)``, between 2
-        and 64 (13 balls for ``n = 2``, ``maxfev = 2000``; 18 for ``n = 10``, 10,000).
+        ``"basin-roll"`` (with more workers than that, pass at least as many); for the
+        others enough for the budget of the rolls to last four rounds,
+        ``(1 - polish_fraction) * maxfev // (4 * segment)``, between 2 and 64 (13 balls
+        for ``n = 2``, ``maxfev = 2000``; 18 for ``n = 10``, 10,000).
     jac : callable, True, None, '2-point' or '3-point'
         As for :func:`rbo.minimize`. Finite differences are taken here, inside the
         box (a step that would leave it goes the other way), and each of their calls
@@ -218,9 +219,10 @@ def multistart(
         ``njev``, ``n_balls``, ``starts`` (``(balls, n)``, where each ball started),
         ``polished`` (the balls polished), and ``runs``: per ball ``x``, ``fun``,
         ``jac``, ``nit``, ``status``, ``success``, ``message``, ``radius``, ``x_last``,
-        ``fun_last``, ``nfev_all`` and ``njev_all``. A ball whose ``fun`` raised has
-        status 7, the error in its message and the best point it had reached; it does
-        not end the search.
+        ``fun_last``, ``nfev_all`` and ``njev_all`` (with ``"basin"``, a run's
+        ``radius`` is its hop's size times the box's mean width, and ``radius`` for
+        the first, uniform round). A ball whose ``fun`` raised has status 7, the error
+        in its message and the best point it had reached; it does not end the search.
 
     Raises
     ------
