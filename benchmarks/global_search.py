@@ -9,8 +9,8 @@ basin reached, or 99 % of the typical gap closed). Same box (the problem's), sam
 (``1000 n`` evaluations), same seeds for all.
 
 - ``rbo <schedule>``: ``rbo.multistart(fun, box, jac=True, maxfev=budget, rng=seed,
-  schedule=...)``, its defaults otherwise (the schedules ``hop``, ``restart`` and
-  ``radius`` are compared to pick the default).
+  schedule=...)``, its defaults otherwise (the schedules ``basin``, the default,
+  ``basin-roll``, ``hop``, ``restart`` and ``radius`` are compared to pick the default).
 - ``rbo.minimize`` (and ``x4``): ``rbo.minimize`` at its defaults in the box from one
   uniform random start with the whole budget (from four, a quarter each): the phases of a
   single run as a global search.
@@ -24,13 +24,15 @@ basin reached, or 99 % of the typical gap closed). Same box (the problem's), sam
   uses no gradient).
 
 With ``--fd`` every gradient method is given values only and pays each
-finite-difference value (rbo's ``jac='2-point'``, scipy's default differences); CMA-ES
-is unchanged by it and not rerun.
+finite-difference value (``rbo basin`` with ``jac='2-point'``, scipy's default
+differences); CMA-ES is unchanged by it and not rerun.
 
-It also times balls per second of ``rbo.multistart`` with ``vectorized=True`` (the balls
-of a round as the rows of one batch) against one ball at a time, on NumPy.
+It also times balls per second of ``rbo.multistart`` (``schedule="restart"``) with
+``vectorized=True`` (the balls of a round as the rows of one batch) against one ball at a
+time, on NumPy.
 
-Run: ``PYTHONPATH=. python3 benchmarks/global_search.py [--quick] [--fd] [--jobs 2]``.
+Run: ``PYTHONPATH=. python3 benchmarks/global_search.py [--quick] [--fd] [--jobs 2]
+[--seeds 5] [--first-seed 0] [--methods ...]``.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from rbo._bench._budget import BudgetExhausted, Counted  # noqa: E402
 from rbo._bench._targets import target  # noqa: E402
 
 PROBLEMS = ["rastrigin", "ackley", "griewank", "levy", "riemann", "gaussian_wells", "weierstrass"]
-SCHEDULES = ["hop", "restart", "radius"]
+SCHEDULES = ["basin", "basin-roll", "restart", "hop", "radius"]
 BASELINES = ["basinhopping", "L-BFGS-B restarts", "dual_annealing", "CMA-ES BIPOP"]
 
 
@@ -254,7 +256,8 @@ def totals(rows: list[dict[str, Any]], labels: list[str], reference: str) -> str
 
 
 def throughput(n: int, balls: int, budget_per_ball: int, repeats: int) -> str:
-    """Balls per second of one search, vectorized against one ball at a time (NumPy)."""
+    """Balls per second of one search, vectorized against one ball at a time (NumPy), with
+    the rolling schedule ``"restart"``."""
     p = problems.get("rastrigin")
     box = [(p.lower, p.upper)] * n
     out = []
@@ -265,7 +268,7 @@ def throughput(n: int, balls: int, budget_per_ball: int, repeats: int) -> str:
             t0 = time.perf_counter()
             res = rbo.multistart(
                 p.value_and_grad, box, balls, jac=True, maxfev=balls * budget_per_ball,
-                rng=0, vectorized=vec,
+                rng=0, vectorized=vec, schedule="restart",
             )  # fmt: skip
             walls[vec].append(time.perf_counter() - t0)
             counts[vec] = res.n_balls
@@ -289,6 +292,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2 seeds, n = 2 and 10, short")
     ap.add_argument("--seeds", type=int, default=None)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds from this one on")
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 10])
     ap.add_argument("--fd", action="store_true", help="also the finite-difference variant")
     ap.add_argument("--jobs", type=int, default=2)
@@ -303,7 +307,7 @@ def main() -> None:
     tasks = [
         (m, name, n, seed, 1000 * n, False)
         for name, n in instances(args.dims)
-        for seed in range(seeds)
+        for seed in range(args.first_seed, args.first_seed + seeds)
         for m in labels
     ]
     if args.fd:
@@ -311,7 +315,7 @@ def main() -> None:
         tasks += [
             (m, name, n, seed, 1000 * n, True)
             for name, n in instances(args.dims)
-            for seed in range(seeds)
+            for seed in range(args.first_seed, args.first_seed + seeds)
             for m in fd_labels
         ]
     with ProcessPoolExecutor(args.jobs) as pool:
@@ -327,7 +331,7 @@ def main() -> None:
         print("\n## finite differences (every difference value paid)\n")
         print(table(fd, fd_labels, seeds))
         print()
-        print(totals(fd, fd_labels, "rbo hop"))
+        print(totals(fd, fd_labels, fd_labels[0]))
     print("\n## balls per second on one device (NumPy, this CPU)\n")
     print(throughput(10, 32, 200 if args.quick else 400, 1 if args.quick else 3))
     print(f"\n{len(rows)} runs, {time.perf_counter() - t0:.0f} s wall, {args.jobs} jobs")

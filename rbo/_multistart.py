@@ -1,19 +1,21 @@
-"""``rbo.multistart``: a global search of a box by rolling balls, under one budget.
+"""``rbo.multistart``: a global search of a box under one budget.
 
-Balls are dropped in the box and rolled by :func:`rbo.minimize` in rounds of a few
-steps each. Between rounds, balls that have stalled, left the box or rolled into a
-basin that a better ball already holds are dropped, and the budget they did not use
-goes to new balls (where the ``schedule`` puts them). What is left at the end polishes
-the best points found with L-BFGS inside the box. The total number of calls of ``fun``
-never exceeds ``maxfev``, and ``fun`` is never called outside the box.
+By default (``schedule="basin"``) it hops from basin to basin: rounds of L-BFGS runs in
+the box, each from a random step away from the best point found so far, the steps
+growing while they find nothing lower. The other schedules drop balls in the box and
+roll them by :func:`rbo.minimize` in rounds of a few steps each. Between rounds, balls
+that have stalled, left the box or rolled into a basin that a better ball already holds
+are dropped, and the budget they did not use goes to new balls (where the ``schedule``
+puts them). What is left at the end polishes the best points found with L-BFGS inside
+the box. The total number of calls of ``fun`` never exceeds ``maxfev``, and ``fun`` is
+never called outside the box.
 
-The balls of a round run one after the other in this process, as the rows of one batch
+The runs of a round go one after the other in this process, as the rows of one batch
 (``vectorized=True``), or fanned out over ``workers``: a process pool, any map-like
 callable (``multiprocessing.Pool.map``, ``ThreadPoolExecutor.map``, ...) or a
 ``dask.distributed.Client``. Every random number is drawn on the host from ``rng``
 between rounds and every decision depends only on the results of whole rounds, so the
-same ``rng`` gives the same result whatever runs the balls.
-"""
+same ``rng`` gives the same result whatever runs the balls."""
 
 from __future__ import annotations
 
@@ -40,7 +42,15 @@ from ._validation import check_count
 __all__ = ["SCHEDULES", "multistart"]
 
 #: Where :func:`multistart` puts the ball that takes over a dropped ball's budget.
-SCHEDULES = ("restart", "hop", "radius")
+SCHEDULES = ("basin", "basin-roll", "restart", "hop", "radius")
+
+# The hops of the "basin" schedule, in widths of the box: the first, its growth after a hop
+# that found nothing lower, and the largest (past it, the next is the first again); and
+# the steps of the ball of a ball hop.
+_HOP_FIRST, _HOP_GROW, _HOP_LAST, _HOP_STEPS = 0.02, 1.5, 0.5, 10
+# Runs of a round of "basin" and "basin-roll" (their default n_starts).
+_BASIN_SLOTS = 4
+
 
 _FD = ("2-point", "3-point")
 
@@ -54,7 +64,7 @@ def multistart(
     jac: Callable[..., Any] | str | bool | None = None,
     maxfev: int | None = None,
     rng: Any = None,
-    schedule: str = "restart",
+    schedule: str = "basin",
     radius: float | None = None,
     polish_fraction: float = 0.2,
     segment: int | None = None,
@@ -69,10 +79,31 @@ def multistart(
     callback: Callable[[OptimizeResult], Any] | None = None,
     **kwargs: Any,
 ) -> OptimizeResult:
-    r"""Search the box ``bounds`` for the global minimum of ``fun`` with rolling balls.
+    r"""Search the box ``bounds`` for the global minimum of ``fun``: basin hopping from
+    the best point found (default), or rolling balls.
 
     The search spends at most ``maxfev`` calls of ``fun`` in all and never calls it
-    outside the box. It keeps ``n_starts`` balls rolling, in rounds of ``segment``
+    outside the box. ``schedule`` says how:
+
+    ``"basin"`` (default)
+        Basin hopping in rounds of ``n_starts`` runs (default 4), each an L-BFGS run in
+        the box to a stationary point. The first round starts uniformly; after it, every
+        run starts a hop away from the best point found so far: a normal step of
+        ``size`` times the box's width in each coordinate (of every four slots, two step
+        in all coordinates and two in one coordinate drawn at random; a step past a wall
+        is mirrored back into the box). Each slot's ``size`` starts at 0.02; a run that
+        lowers the slot's best value sets it back to 0.02, one that does not makes it
+        1.5 times larger, and past 0.5 it starts again at 0.02: small hops while they
+        find lower minima, larger ones as they stop doing so (as the growing ball of
+        :func:`rbo.minimize`'s phases). A run that fails is recorded and the slot goes
+        on. ``radius``, ``polish_fraction``, ``segment`` and ``basin_tol`` do not apply.
+    ``"basin-roll"``
+        As ``"basin"``, but every other run first rolls a ball of radius (and ``lr``)
+        ``size`` times the box's mean width for 10 steps from the hop's start (at most
+        half the run's share of the budget), then polishes from the lowest point the
+        ball touched.
+
+    The other schedules keep ``n_starts`` balls rolling, in rounds of ``segment``
     calls per ball (each round one :func:`rbo.minimize` per ball, from where the ball
     stopped). After each round a ball is dropped when it
 
@@ -85,7 +116,7 @@ def multistart(
 
     its slot and the budget it did not use go to a new ball, placed by ``schedule``:
 
-    ``"restart"`` (default)
+    ``"restart"``
         Every other new ball starts near one of the three best points found so far
         (normal with standard deviation 5 % of the box's width); the others uniformly.
     ``"hop"``
@@ -96,12 +127,14 @@ def multistart(
         Uniform starts; the slots' radii are spread from ``radius / 3`` to
         ``3 * radius``.
 
-    ``polish_fraction`` of the budget is kept for the end, when the best distinct
-    points found are polished, best first, by ``rbo.minimize(..., method="lbfgs",
-    bounds=bounds)``: the three best not polished yet, a third of the reserve each. A
-    polish that converges early leaves its budget to another cycle of rolls (with the
-    same share of what is left kept for its polish), until the budget is spent. The
-    benchmark behind the default schedule is in ``docs/many-balls.md``.
+    With these, ``polish_fraction`` of the budget is kept for the end, when the best
+    distinct points found are polished, best first, by ``rbo.minimize(...,
+    method="lbfgs", bounds=bounds)``: the three best not polished yet, a third of the
+    reserve each. A polish that converges early leaves its budget to another cycle of
+    rolls (with the same share of what is left kept for its polish), until the budget
+    is spent. The benchmark behind the default schedule is in ``docs/many-balls.md``:
+    at a budget of ``1000 n`` evaluations, ``"basin"`` finds the global minimum in
+    about twice as many runs as ``"restart"``.
 
     Parameters
     ----------
@@ -111,9 +144,11 @@ def multistart(
     bounds : sequence of (low, high) pairs, or scipy.optimize.Bounds
         The box, finite, one pair per coordinate.
     n_starts : int, optional
-        Balls rolling at once, ``m``. Default: enough for the budget of the rolls to
-        last four rounds, ``(1 - polish_fraction) * maxfev // (4 * segment)``, between 2
-        and 64 (13 balls for ``n = 2``, ``maxfev = 2000``; 18 for ``n = 10``, 10,000).
+        Runs (balls) of a round, ``m``. Default: 4 for ``"basin"`` and
+        ``"basin-roll"`` (with more workers than that, pass at least as many); for the
+        others enough for the budget of the rolls to last four rounds,
+        ``(1 - polish_fraction) * maxfev // (4 * segment)``, between 2 and 64 (13 balls
+        for ``n = 2``, ``maxfev = 2000``; 18 for ``n = 10``, 10,000).
     jac : callable, True, None, '2-point' or '3-point'
         As for :func:`rbo.minimize`. Finite differences are taken here, inside the
         box (a step that would leave it goes the other way), and each of their calls
@@ -125,8 +160,8 @@ def multistart(
         ``njev``, as by :func:`rbo.minimize`. Default ``1000 * n`` evaluations.
     rng : int or numpy.random.Generator, optional
         Seed (a non-negative integer) or generator of the starts, as scipy's ``rng``.
-    schedule : {"restart", "hop", "radius"}
-        Where new balls go (above).
+    schedule : {"basin", "basin-roll", "restart", "hop", "radius"}
+        How the search goes (above).
     radius : float, optional
         Radius of the balls (see :class:`rbo.RBO`); default 0.3 of the box's mean width.
         Unless given, RBO's ``lr`` is as much, ``max_step=1`` and ``proj_rtol=0.1``, as in
@@ -171,7 +206,9 @@ def multistart(
         Raising ``StopIteration`` ends the search with the best so far, status 99.
     **kwargs
         Further options of the rolls, as for :func:`rbo.minimize` (``lr``,
-        ``fscale``, ``method``, ...; ``maxiter`` caps each round's steps).
+        ``fscale``, ``method``, ...; ``maxiter`` caps each round's steps). ``"basin"``
+        rolls no ball and does not use them; ``"basin-roll"`` sets the radius, ``lr``
+        and ``maxiter`` of its balls itself and uses the others.
 
     Returns
     -------
@@ -182,9 +219,10 @@ def multistart(
         ``njev``, ``n_balls``, ``starts`` (``(balls, n)``, where each ball started),
         ``polished`` (the balls polished), and ``runs``: per ball ``x``, ``fun``,
         ``jac``, ``nit``, ``status``, ``success``, ``message``, ``radius``, ``x_last``,
-        ``fun_last``, ``nfev_all`` and ``njev_all``. A ball whose ``fun`` raised has
-        status 7, the error in its message and the best point it had reached; it does
-        not end the search.
+        ``fun_last``, ``nfev_all`` and ``njev_all`` (with ``"basin"``, a run's
+        ``radius`` is its hop's size times the box's mean width, and ``radius`` for
+        the first, uniform round). A ball whose ``fun`` raised has status 7, the error
+        in its message and the best point it had reached; it does not end the search.
 
     Raises
     ------
@@ -203,6 +241,10 @@ def multistart(
     >>> res = rbo.multistart(f, [(-5.12, 5.12)] * 2, jac=True, maxfev=2000, rng=0)
     >>> len(calls) == res.nfev <= 2000, round(res.fun, 6)
     (True, 0.0)
+    >>> res = rbo.multistart(f, [(-5.12, 5.12)] * 2, jac=True, maxfev=2000, rng=0,
+    ...                      schedule="restart")
+    >>> round(res.fun, 6)
+    0.0
     """
     low, high = _box(bounds)
     n = len(low)
@@ -243,6 +285,8 @@ def multistart(
         # against 20 with RBO's fixed lr=0.1).
         for key, value in (("lr", 0.3 * width), ("max_step", 1.0), ("proj_rtol", 0.1)):
             kwargs.setdefault(key, value)
+    if n_starts is None and schedule in ("basin", "basin-roll"):
+        n_starts = _BASIN_SLOTS
     if n_starts is None:
         rolls = maxfev - int(polish_fraction * maxfev)
         n_starts = min(64, max(2, rolls // (4 * segment)))
@@ -317,6 +361,8 @@ class _Task:
         try:
             if kind == "roll":
                 res = _roll_ball(boxed, x0, where, bounds, self.vectorized, options)
+            elif kind == "hop":
+                res = _hop_ball(boxed, x0, where, bounds, self.vectorized, options)
             else:
                 res = _polish_ball(boxed, x0, where, bounds, self.vectorized, options)
         except Exception as exc:
@@ -353,6 +399,33 @@ def _polish_ball(
         fun, x0, jac=True, method="lbfgs", bounds=bounds, vectorized=vectorized,
         backend=where, **options,
     )  # fmt: skip
+
+
+def _hop_ball(
+    fun: Any, x0: Any, where: Any, bounds: Any, vectorized: bool, options: dict[str, Any]
+) -> OptimizeResult:
+    """A hop of the ``"basin"`` schedule: the ball rolled from ``x0`` with
+    ``options["roll"]``, then L-BFGS in the box from the lowest point it touched (each
+    row), within ``options["calls"]`` calls of ``fun`` in all (``options["cost"]`` per
+    evaluation)."""
+    roll = _roll_ball(fun, x0, where, bounds, vectorized, options["roll"])
+    if vectorized:
+        xp = array_namespace(roll.x)
+        with where.quiet():
+            lower = roll.fun_last <= roll.fun  # NaN (nothing finite) compares False
+        start = xp.where(xp.expand_dims(lower, axis=-1), roll.x_last, roll.x)
+    else:
+        start = roll.x_last if float(roll.fun_last) <= float(roll.fun) else roll.x
+    rows = x0.shape[0] if vectorized else 1
+    # Each row's share of the calls left (a batch call evaluates every row).
+    left = (options["calls"] * rows - fun.calls) // (options["cost"] * rows)
+    if left < 1:
+        roll.unpolished = True
+        return roll
+    res = _polish_ball(fun, start, where, bounds, vectorized, {"maxfev": left, "maxiter": left})
+    res.nit = res.nit + roll.nit
+    res.njev = int(res.njev) + int(roll.njev)
+    return res
 
 
 class _Boxed:
@@ -583,6 +656,9 @@ class _Search:
         Each cycle keeps ``reserve`` (the same share of what is left) for its polish; a
         polish that converges early leaves its budget to the next cycle's rolls.
         """
+        if self.schedule in ("basin", "basin-roll"):
+            self._basins()
+            return
         share = self.reserve / self.budget
         reserve = self.reserve
         if self.budget - reserve < 2 * self.cost:  # a tiny budget: all of it to one ball
@@ -598,6 +674,98 @@ class _Search:
             if self.spent == before or self.budget - self.spent < 2 * self.cost:
                 return
             reserve = int(share * (self.budget - self.spent))
+
+    def _basins(self) -> None:
+        """The ``"basin"`` schedule: rounds of one L-BFGS-ended run per slot, each from a
+        hop away from the best point found so far, until the budget is spent."""
+        width = sum(h - lo for lo, h in zip(self.low, self.high, strict=True)) / len(self.low)
+        sizes = [_HOP_FIRST] * self.m  # each slot's hop, in widths of the box
+        own = [math.inf] * self.m  # the lowest value each slot's runs reached
+        incumbent: _Ball | None = None
+        while not self.watch.stopped:
+            left = self.budget - self.spent
+            count = min(self.m, left // (2 * self.cost))
+            if count < 1:
+                return
+            per = left // count
+            # Every random number of the round is drawn here, slot by slot, before it runs.
+            plan: list[tuple[str, Any, float | None]] = []
+            for slot in range(count):
+                if incumbent is None or incumbent.best_x is None or not math.isfinite(own[slot]):
+                    plan.append(("polish", self._uniform(), None))
+                    continue
+                # Of every four slots, two step in every coordinate and two in one (where
+                # coordinates are nearly separable, one wrong coordinate is all a hop
+                # must fix); with "basin-roll", every other one rolls a ball first.
+                x = self._step(_host(incumbent.best_x), sizes[slot], one=slot % 4 >= 2)
+                roll = self.schedule == "basin-roll" and slot % 2 == 1
+                plan.append(("hop" if roll else "polish", x, sizes[slot]))
+            balls = [
+                self._new(slot, x=x, radius=self.radius if size is None else size * width)
+                for slot, (_, x, size) in enumerate(plan)
+            ]
+            results = self._run_hops(plan, per)
+            for slot, ball in enumerate(balls):
+                self._update(ball, results[slot])
+                if not results[slot].get("unpolished", False):
+                    ball.polished = True
+                    self.polished.append(ball.index)
+                if ball.best_f < own[slot] and (
+                    math.isinf(own[slot])
+                    or own[slot] - ball.best_f > 1e-12 * max(1.0, abs(own[slot]))
+                ):
+                    own[slot], sizes[slot] = ball.best_f, _HOP_FIRST  # lower: hop near again
+                elif plan[slot][2] is not None:  # nothing lower within this hop: go further
+                    sizes[slot] *= _HOP_GROW
+                    if sizes[slot] > _HOP_LAST:
+                        sizes[slot] = _HOP_FIRST
+                if ball.best_x is not None and (
+                    incumbent is None or ball.best_f < incumbent.best_f
+                ):
+                    incumbent = ball
+            for ball in balls:
+                self._finish(ball)
+            if self.spent == self.budget - left:  # nothing could be spent
+                return
+
+    def _run_hops(
+        self, plan: list[tuple[str, Any, float | None]], per: int
+    ) -> list[OptimizeResult]:
+        """The runs of a round of ``"basin"``, each within ``per`` calls of ``fun``."""
+        polish = {"maxfev": per // self.cost, "maxiter": per}
+        width = sum(h - lo for lo, h in zip(self.low, self.high, strict=True)) / len(self.low)
+        items: list[tuple[str, Any, dict[str, Any]]] = []
+        for kind, x, size in plan:
+            if kind == "polish":
+                items.append(("polish", x, polish))
+                continue
+            assert size is not None
+            # The ball of a hop is as large as the hop: it irons out what lies within it.
+            roll: dict[str, Any] = {**self.options, "radius": size * width, "lr": size * width}
+            roll["maxiter"] = _HOP_STEPS
+            roll["maxfev"] = max(1, per // (2 * self.cost))
+            items.append(("hop", x, {"roll": roll, "calls": per, "cost": self.cost}))
+        if not self.task.vectorized:
+            return [
+                r
+                for _, r in sorted(
+                    _balls(self.runner, self.task, items, self.retries), key=lambda t: t[0]
+                )
+            ]
+        # A batch per kind and ball size: the rows of each run together.
+        groups: dict[tuple[str, float], list[int]] = {}
+        for i, (kind, _, size) in enumerate(plan):
+            key = (kind, size if kind == "hop" and size is not None else 0.0)
+            groups.setdefault(key, []).append(i)
+        xp = self.where.namespace()
+        out: dict[int, OptimizeResult] = {}
+        for rows in groups.values():
+            kind, _, options = items[rows[0]]
+            res = self.task((kind, xp.stack([items[i][1] for i in rows]), options))
+            for j, i in enumerate(rows):
+                out[i] = _row(res, j, len(rows))
+                out[i].unpolished = bool(res.get("unpolished", False))
+        return [out[i] for i in range(len(items))]
 
     def _rolls(self, limit: int) -> None:
         """Rounds of ``m`` balls (fewer, a round's worth each, when little budget is left)
@@ -820,6 +988,20 @@ class _Search:
             ]
         )
 
+    def _step(self, centre: list[float], size: float, one: bool = False) -> Any:
+        """A normal step from ``centre`` of ``size`` times the box's width per coordinate
+        (in one coordinate drawn uniformly, with ``one``)."""
+        step = self.generator.normal(size=len(centre)).tolist()
+        if one:
+            i = int(self.generator.integers(len(centre)))
+            step = [s if j == i else 0.0 for j, s in enumerate(step)]
+        return self._inside(
+            [
+                _reflect(c + size * (h - lo) * s, lo, h)
+                for c, s, lo, h in zip(centre, step, self.low, self.high, strict=True)
+            ]
+        )
+
     def _inside(self, values: list[float]) -> Any:
         """``values`` as a point of the backend, clipped into the box in its dtype."""
         xp = self.where.namespace()
@@ -877,6 +1059,16 @@ class _Search:
             backend=self.where.name,
             device=str(dev),
         )
+
+
+def _reflect(v: float, low: float, high: float) -> float:
+    """``v`` folded into ``[low, high]`` by mirroring at the walls (a step clipped to the
+    wall instead would pile up there and start runs in the walls' corners)."""
+    if low <= v <= high:
+        return v  # (unchanged: folding would round it)
+    width = high - low
+    u = (v - low) % (2.0 * width)
+    return low + (u if u <= width else 2.0 * width - u)
 
 
 def key_of(ball: _Ball, key: str) -> Any:

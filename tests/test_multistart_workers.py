@@ -60,9 +60,15 @@ def assert_same(a: Any, b: Any) -> None:
     assert a.polished == b.polished
 
 
+@pytest.fixture(scope="module", params=["basin", "restart"])
+def kw(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The options of the searches compared, with the default schedule and an old one."""
+    return {**KW, "schedule": request.param}
+
+
 @pytest.fixture(scope="module")
-def serial() -> Any:
-    return rbo.multistart(objective, BOX, M, rng=7, **KW)
+def serial(kw: dict[str, Any]) -> Any:
+    return rbo.multistart(objective, BOX, M, rng=7, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -77,44 +83,46 @@ def client() -> Any:
         yield c
 
 
-def test_serial_result_is_the_best_ball_with_counts_over_all(serial: Any) -> None:
+def test_serial_result_is_the_best_ball_with_counts_over_all(
+    serial: Any, kw: dict[str, Any]
+) -> None:
     assert serial.best == int(np.argmin(serial.runs.fun))
     assert serial.fun == float(serial.runs.fun[serial.best])
-    assert KW["maxfev"] >= serial.nfev == sum(serial.runs.nfev_all) > 0
+    assert kw["maxfev"] >= serial.nfev == sum(serial.runs.nfev_all) > 0
     # Balls were dropped and their budget given to new ones.
     assert serial.n_balls == len(serial.runs.nfev_all) == len(serial.starts) > M
 
 
-def test_process_pool_gives_the_serial_result(serial: Any) -> None:
-    assert_same(rbo.multistart(objective, BOX, M, rng=7, workers=2, **KW), serial)
+def test_process_pool_gives_the_serial_result(serial: Any, kw: dict[str, Any]) -> None:
+    assert_same(rbo.multistart(objective, BOX, M, rng=7, workers=2, **kw), serial)
 
 
-def test_thread_pool_map_gives_the_serial_result(serial: Any) -> None:
+def test_thread_pool_map_gives_the_serial_result(serial: Any, kw: dict[str, Any]) -> None:
     with ThreadPoolExecutor(2) as pool:
-        assert_same(rbo.multistart(objective, BOX, M, rng=7, workers=pool.map, **KW), serial)
+        assert_same(rbo.multistart(objective, BOX, M, rng=7, workers=pool.map, **kw), serial)
 
 
-def test_multiprocessing_pool_map_gives_the_serial_result(serial: Any) -> None:
+def test_multiprocessing_pool_map_gives_the_serial_result(serial: Any, kw: dict[str, Any]) -> None:
     with multiprocessing.get_context("forkserver").Pool(2) as pool:
-        assert_same(rbo.multistart(objective, BOX, M, rng=7, workers=pool.map, **KW), serial)
+        assert_same(rbo.multistart(objective, BOX, M, rng=7, workers=pool.map, **kw), serial)
 
 
-def test_dask_cluster_gives_the_serial_result(client: Any, serial: Any) -> None:
-    assert_same(rbo.multistart(objective, BOX, M, rng=7, workers=client, **KW), serial)
+def test_dask_cluster_gives_the_serial_result(client: Any, serial: Any, kw: dict[str, Any]) -> None:
+    assert_same(rbo.multistart(objective, BOX, M, rng=7, workers=client, **kw), serial)
 
 
 def test_dask_worker_lost_mid_search_changes_nothing(
-    client: Any, serial: Any, tmp_path: Path
+    client: Any, serial: Any, kw: dict[str, Any], tmp_path: Path
 ) -> None:
     marker = tmp_path / "died"
-    res = rbo.multistart(DiesOnce(marker), BOX, M, rng=7, workers=client, **KW)
+    res = rbo.multistart(DiesOnce(marker), BOX, M, rng=7, workers=client, **kw)
     assert marker.exists()  # a worker did die
     assert_same(res, serial)
 
 
-def test_process_lost_mid_search_is_rerun(serial: Any, tmp_path: Path) -> None:
+def test_process_lost_mid_search_is_rerun(serial: Any, kw: dict[str, Any], tmp_path: Path) -> None:
     marker = tmp_path / "died"
-    res = rbo.multistart(DiesOnce(marker), BOX, M, rng=7, workers=2, **KW)
+    res = rbo.multistart(DiesOnce(marker), BOX, M, rng=7, workers=2, **kw)
     assert marker.exists()
     assert_same(res, serial)
 
@@ -138,11 +146,11 @@ def test_a_failing_ball_is_recorded_and_the_search_goes_on(threads: bool) -> Non
     assert not (float(res.x[0]) > 1.3 or -0.2 < float(res.x[0]) < -0.01)
 
 
-def test_same_rng_same_result_and_generator_accepted(serial: Any) -> None:
-    assert_same(rbo.multistart(objective, BOX, M, rng=7, **KW), serial)
-    a = rbo.multistart(objective, BOX, M, rng=np.random.default_rng(7), **KW)
+def test_same_rng_same_result_and_generator_accepted(serial: Any, kw: dict[str, Any]) -> None:
+    assert_same(rbo.multistart(objective, BOX, M, rng=7, **kw), serial)
+    a = rbo.multistart(objective, BOX, M, rng=np.random.default_rng(7), **kw)
     assert_same(a, serial)
-    other = rbo.multistart(objective, BOX, M, rng=8, **KW)
+    other = rbo.multistart(objective, BOX, M, rng=8, **kw)
     assert not np.array_equal(other.starts, serial.starts)
 
 
@@ -184,16 +192,16 @@ def test_vectorized_with_workers_is_refused() -> None:
         rbo.multistart(objective, BOX, 2, rng=0, workers=2, vectorized=True, **KW)
 
 
-def test_callback_stops_the_search_with_the_best_so_far(serial: Any) -> None:
+def test_callback_stops_the_search_with_the_best_so_far(serial: Any, kw: dict[str, Any]) -> None:
     seen: list[int] = []
 
     def stop_after_three(intermediate_result: Any) -> None:
         seen.append(intermediate_result.ball)
-        assert intermediate_result.nfev <= KW["maxfev"]
+        assert intermediate_result.nfev <= kw["maxfev"]
         if intermediate_result.n_done == 3:
             raise StopIteration
 
-    res = rbo.multistart(objective, BOX, M, rng=7, callback=stop_after_three, **KW)
+    res = rbo.multistart(objective, BOX, M, rng=7, callback=stop_after_three, **kw)
     assert len(seen) == 3
     assert res.status == 99 and not res.success
     assert res.fun == float(np.min(res.runs.fun)) and res.nfev < serial.nfev
