@@ -25,9 +25,9 @@ from . import backends
 from ._arrays import Array, codes, dot, select
 from ._bounds import projected_gradient
 from ._objective import BudgetExhausted, Objective
-from ._solver import Solver, failure_codes
+from ._solver import Solver
 from ._status import Status
-from ._termination import Rows, Tolerances
+from ._termination import Rows, ScalarRow, Tolerances, rows_for
 from .backends import Backend
 
 __all__ = ["attach", "run"]
@@ -76,7 +76,9 @@ def run(
         attach(exc, _start_result(objective, x0, backend, batched=batched, exc=exc))
         raise
     _check_start(state.f, xp, batched=batched)
-    rows = Rows(state, tolerances, host=host)
+    rows = rows_for(state, tolerances, host=host)
+    # A single run on the host never steps once stopped: every step is of a running row.
+    scalar = isinstance(rows, ScalarRow)
     check(state)
     path = [state] if return_trajectory else None
     # Stopped rows are put back after each step unless the method leaves them be; a
@@ -91,10 +93,10 @@ def run(
         if maxfev is not None and objective.nfev >= maxfev:
             ended = Status.MAXFEV
             break
-        active = rows.active
+        active = None if scalar else rows.active
         # A stopped row's later points (a batch steps on as a whole) do not count as best.
         objective.active = active if freeze or masks else None
-        objective.tag = rows.nit + 1
+        objective.tag = rows.tag()
         try:
             if masks:
                 new = solver.step(objective, state, active=active)  # type: ignore[call-arg]
@@ -104,7 +106,7 @@ def run(
                 new = solver.step(objective, state)
             state = new
             steps += 1
-            rows.update(state, failure_codes(solver.terminate(state), state.f))
+            rows.update(state, solver.terminate(state))
             if path is not None:
                 path.append(state)
             # A step that ended the last running row in a failure is not reported.
@@ -246,6 +248,7 @@ def _result(
     cut short by ``maxfev``), so that no evaluated point better than the result is lost.
     """
     xp = rows.xp
+    rows.finish()
     x, f, g, best_nit = _best(rows, objective, xp)
     x, f, g, status = _honest(rows, solver, state, (x, f, g))
     codes = [Status(int(c)) for c in backend.to_host(xp.reshape(status, (-1,))).tolist()]
@@ -346,7 +349,10 @@ def _best(rows: Rows, objective: Objective, xp: Any) -> tuple[Array, Array, Arra
     better = bf < rows.f
     x = select(better, objective.best_x, rows.x, xp=xp, host=rows.host)
     g = select(better, objective.best_g, rows.g, xp=xp, host=rows.host)
-    return x, xp.where(better, bf, rows.f), g, xp.where(better, objective.best_tag, rows.best_nit)
+    tag = objective.best_tag
+    if isinstance(tag, int):  # a single run's step number, kept as a Python int
+        tag = codes(tag, rows.f)
+    return x, xp.where(better, bf, rows.f), g, xp.where(better, tag, rows.best_nit)
 
 
 def _trajectory(solver: Solver[Any] | None, path: list[Any]) -> OptimizeResult:
