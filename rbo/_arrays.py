@@ -27,6 +27,7 @@ Array = Any  # any array of a namespace array-api-compat knows
 # ``array_namespace`` costs about a microsecond, which a small step pays dozens of times.
 _NAMESPACES: dict[type, Any] = {}
 _EPS: dict[Any, float] = {}
+_CODES: dict[Any, Any] = {}
 
 
 def _by_type(x: Any) -> bool:
@@ -116,7 +117,20 @@ def codes(value: int, like: Array, /) -> Array:
     [-1, -1]
     """
     xp = namespace(like)
-    return xp.full(like.shape, int(value), dtype=xp.int32, device=device_of(like))
+    dev = device_of(like)
+    if like.ndim == 0:
+        # A single run asks for the same few 0-d codes every step; arrays are never
+        # written to in place here, so one of each (per type and device) serves all.
+        key = (type(like), dev, int(value))
+        try:
+            return _CODES[key]
+        except KeyError:
+            pass
+        except TypeError:  # a device that is not hashable
+            return xp.full((), int(value), dtype=xp.int32, device=dev)
+        out = _CODES[key] = xp.full((), int(value), dtype=xp.int32, device=dev)
+        return out
+    return xp.full(like.shape, int(value), dtype=xp.int32, device=dev)
 
 
 def finite_rows(f: Array, g: Array, /, *, xp: Any = None) -> Array:

@@ -70,9 +70,9 @@ class LBFGSState(NamedTuple):
     scalar : bool
         A single float64 row on the host: its scalars are Python numbers, and a step is
         the same IEEE double arithmetic without arrays for them.
-    codes : tuple of arrays
-        With ``scalar``, the failure codes a step reports (none, a failed search), made
-        once.
+    codes : tuple
+        With ``scalar``, the failure codes a step reports (none, a failed search, as
+        arrays) and the dtype's smallest normal number, made once.
     """
 
     x: Array
@@ -92,7 +92,7 @@ class LBFGSState(NamedTuple):
     upper: Array | None
     evals: int
     scalar: bool = False
-    codes: tuple[Array, Array] | None = None
+    codes: tuple[Array, Array, float] | None = None
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -221,7 +221,11 @@ class LBFGS(SolverBase):
                 upper=upper,
                 evals=1,
                 scalar=True,
-                codes=(codes(_NO_FAILURE, f), codes(_LINE_SEARCH_FAILED, f)),
+                codes=(
+                    codes(_NO_FAILURE, f),
+                    codes(_LINE_SEARCH_FAILED, f),
+                    float(xp.finfo(x0.dtype).smallest_normal),
+                ),
             )
         return LBFGSState(
             x=x0,
@@ -457,9 +461,8 @@ class LBFGS(SolverBase):
         al = [0.0] * k
         for j in range(k - 1, -1, -1):
             acc = sq[j]
-            row = sy[j]
-            for i in range(j + 1, k):
-                acc = acc - al[i] * row[i]
+            for a_i, sy_ji in zip(al[j + 1 :], sy[j][j + 1 :], strict=True):
+                acc = acc - a_i * sy_ji
             al[j] = rho[j] * acc
         dev = device_of(q)
         alpha = xp.asarray(al, dtype=q.dtype, device=dev)
@@ -468,8 +471,8 @@ class LBFGS(SolverBase):
         diff = [0.0] * k
         for j in range(k):
             acc = gamma * yq[j]
-            for i in range(j):
-                acc = acc + diff[i] * sy[i][j]
+            for d_i, row in zip(diff[:j], sy, strict=False):
+                acc = acc + d_i * row[j]
             diff[j] = al[j] - rho[j] * acc
         coef = xp.asarray(diff, dtype=q.dtype, device=dev)
         r = gamma * q + xp.matmul(coef[None, :], s)[0, :]
@@ -498,7 +501,8 @@ class LBFGS(SolverBase):
             rho, count, gamma = (0.0,) * self.m, 0, 1.0
         slope_f = float(slope)
         todo = slope_f < 0
-        tiny = float(xp.finfo(x.dtype).smallest_normal)
+        assert state.codes is not None
+        no_failure, failed, tiny = state.codes
         alpha = 1.0
         if count == 0:  # the first step of a fresh memory moves at most a unit distance
             dn = math.sqrt(float(dot(d, d, xp=xp)))
@@ -548,14 +552,13 @@ class LBFGS(SolverBase):
             gamma = sy / yy
             count = min(count + 1, self.m)
         pg_new = g_new if not bounded else _projected(x_new, g_new, lower, upper, xp)
-        assert state.codes is not None
         return LBFGSState(
             x=x_new,
             f=f_new,
             g=g_new,
             nit=state.nit + 1,
             step_norm=xp.sqrt(dot(s, s, xp=xp)),
-            failure=state.codes[1 if retry else 0],
+            failure=failed if retry else no_failure,
             s=s_all,
             y=y_all,
             rho=rho,
