@@ -456,8 +456,9 @@ class LBFGS(SolverBase):
                 1.0 / a if (r != 0 and a > e * b) else 0.0
                 for r, a, b in zip(rho, sy_l, yy_l, strict=True)
             )
-        sy = to_numpy(xp.matmul(s, xp.matrix_transpose(y))).tolist()  # s_i . y_j
-        sq = to_numpy(xp.matmul(s, q[:, None])[:, 0]).tolist()
+        # The products of _direction, as operators (the same matmul, without a wrapper).
+        sy = to_numpy(s @ y.mT).tolist()  # s_i . y_j
+        sq = to_numpy((s @ q[:, None])[:, 0]).tolist()
         al = [0.0] * k
         for j in range(k - 1, -1, -1):
             acc = sq[j]
@@ -466,8 +467,8 @@ class LBFGS(SolverBase):
             al[j] = rho[j] * acc
         dev = device_of(q)
         alpha = xp.asarray(al, dtype=q.dtype, device=dev)
-        q = q - xp.matmul(alpha[None, :], y)[0, :]
-        yq = to_numpy(xp.matmul(y, q[:, None])[:, 0]).tolist()
+        q = q - (alpha[None, :] @ y)[0, :]
+        yq = to_numpy((y @ q[:, None])[:, 0]).tolist()
         diff = [0.0] * k
         for j in range(k):
             acc = gamma * yq[j]
@@ -475,7 +476,7 @@ class LBFGS(SolverBase):
                 acc = acc + d_i * row[j]
             diff[j] = al[j] - rho[j] * acc
         coef = xp.asarray(diff, dtype=q.dtype, device=dev)
-        r = gamma * q + xp.matmul(coef[None, :], s)[0, :]
+        r = gamma * q + (coef[None, :] @ s)[0, :]
         return -r
 
     def _step_scalar(self, fun: ValueAndGrad, state: LBFGSState) -> LBFGSState:

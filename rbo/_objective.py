@@ -11,7 +11,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from . import backends
-from ._arrays import Array, _by_type, eps
+from ._arrays import Array, _by_type, eps, namespace
 
 __all__ = ["FD_METHODS", "BudgetExhausted", "Objective"]
 
@@ -211,6 +211,12 @@ class Objective:
         if type(f) is self._value_type and f.shape == shape and f.dtype == self.dtype:
             return f
         if isinstance(f, float) and not shape:  # a Python (or NumPy) float
+            if type(f) is not float and f.dtype == self.dtype and _by_type(f):
+                # A 0-d array of x's namespace and dtype (a NumPy float64 from np.sum):
+                # already what the solvers take.
+                if namespace(f) is xp:
+                    self._value_type = type(f)
+                    return f
             return xp.asarray(f, dtype=self.dtype, device=self.device)
         if isinstance(f, bool) or not (
             isinstance(f, int | float) or array_api_compat.is_array_api_obj(f)
