@@ -457,13 +457,17 @@ class LBFGS(SolverBase):
                 for r, a, b in zip(rho, sy_l, yy_l, strict=True)
             )
         # The products of _direction, as operators (the same matmul, without a wrapper).
-        sy = to_numpy(s @ y.mT).tolist()  # s_i . y_j
+        sy_ij = s @ y.mT
+        sy = to_numpy(sy_ij).tolist()  # sy[i][j] = s_i . y_j
+        ys = to_numpy(sy_ij.mT).tolist()  # ys[j][i] = s_i . y_j
         sq = to_numpy((s @ q[:, None])[:, 0]).tolist()
+        # Indexed loops over local rows: the cheapest form of these recurrences in Python.
         al = [0.0] * k
         for j in range(k - 1, -1, -1):
             acc = sq[j]
-            for a_i, sy_ji in zip(al[j + 1 :], sy[j][j + 1 :], strict=True):
-                acc = acc - a_i * sy_ji
+            row = sy[j]
+            for i in range(j + 1, k):
+                acc -= al[i] * row[i]
             al[j] = rho[j] * acc
         dev = device_of(q)
         alpha = xp.asarray(al, dtype=q.dtype, device=dev)
@@ -472,8 +476,9 @@ class LBFGS(SolverBase):
         diff = [0.0] * k
         for j in range(k):
             acc = gamma * yq[j]
-            for d_i, row in zip(diff[:j], sy, strict=False):
-                acc = acc + d_i * row[j]
+            col = ys[j]
+            for i in range(j):
+                acc += diff[i] * col[i]
             diff[j] = al[j] - rho[j] * acc
         coef = xp.asarray(diff, dtype=q.dtype, device=dev)
         r = gamma * q + (coef[None, :] @ s)[0, :]
