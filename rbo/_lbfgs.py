@@ -73,6 +73,9 @@ class LBFGSState(NamedTuple):
     codes : tuple
         With ``scalar``, the failure codes a step reports (none, a failed search, as
         arrays) and the dtype's smallest normal number, made once.
+    held : tuple of arrays, optional
+        With ``scalar`` and bounds, ``(g, held)``: the coordinates the box holds at
+        ``x`` for this very ``g`` (the next step starts from them).
     """
 
     x: Array
@@ -93,6 +96,7 @@ class LBFGSState(NamedTuple):
     evals: int
     scalar: bool = False
     codes: tuple[Array, Array, float] | None = None
+    held: tuple[Array, Array] | None = None
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -201,8 +205,11 @@ class LBFGS(SolverBase):
         f, g = fun(x0)
         rows = tuple(x0.shape[:-1])
         dev = device_of(x0)
-        pg = g if lower is None else _projected(x0, g, lower, upper, xp)
         if f.ndim == 0 and x0.dtype == xp.float64 and backends.of(x0).eager(x0):
+            pg, held = g, None
+            if lower is not None:
+                held = _held(x0, g, lower, upper)
+                pg = xp.where(held, xp.zeros_like(g), g)  # _projected's
             return LBFGSState(
                 x=x0,
                 f=f,
@@ -226,7 +233,9 @@ class LBFGS(SolverBase):
                     codes(_LINE_SEARCH_FAILED, f),
                     float(xp.finfo(x0.dtype).smallest_normal),
                 ),
+                held=None if held is None else (g, held),
             )
+        pg = g if lower is None else _projected(x0, g, lower, upper, xp)
         return LBFGSState(
             x=x0,
             f=f,
@@ -414,7 +423,10 @@ class LBFGS(SolverBase):
             filled = min(self.m, filled + 1)
             gamma = xp.where(accept, sy / xp.where(accept, yy, one), gamma)
             count = xp.where(accept, xp.minimum(count + 1, xp.full_like(count, self.m)), count)
-        pg_new = g_new if not bounded else _projected(x_new, g_new, lower, upper, xp)
+        pg_new, held_new = g_new, None
+        if bounded:
+            held_new = _held(x_new, g_new, lower, upper)
+            pg_new = xp.where(held_new, xp.zeros_like(g_new), g_new)  # _projected's
         return LBFGSState(
             x=x_new,
             f=f_new,
@@ -493,7 +505,9 @@ class LBFGS(SolverBase):
         free = None
         pg = g
         if bounded:
-            free = xp.astype(~_held(x, g, lower, upper), x.dtype)
+            known = state.held
+            held = known[1] if known is not None and known[0] is g else _held(x, g, lower, upper)
+            free = xp.astype(~held, x.dtype)
             pg = g * free
         d = self._direction_scalar(pg, state, free, xp)
         if free is not None:
@@ -557,7 +571,10 @@ class LBFGS(SolverBase):
             filled = min(self.m, filled + 1)
             gamma = sy / yy
             count = min(count + 1, self.m)
-        pg_new = g_new if not bounded else _projected(x_new, g_new, lower, upper, xp)
+        pg_new, held_new = g_new, None
+        if bounded:
+            held_new = _held(x_new, g_new, lower, upper)
+            pg_new = xp.where(held_new, xp.zeros_like(g_new), g_new)  # _projected's
         return LBFGSState(
             x=x_new,
             f=f_new,
@@ -577,6 +594,7 @@ class LBFGS(SolverBase):
             evals=evals,
             scalar=True,
             codes=state.codes,
+            held=None if held_new is None else (g_new, held_new),
         )
 
     def postprocess(self, state: LBFGSState, /, *, intermediate: bool = False) -> dict[str, Any]:
@@ -629,6 +647,7 @@ def _as_arrays(state: LBFGSState) -> LBFGSState:
         count=codes(state.count, f),
         scalar=False,
         codes=None,
+        held=None,
     )
 
 
