@@ -21,7 +21,6 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 from scipy.optimize import OptimizeResult
 
-from . import backends
 from ._arrays import Array, codes, dot, select
 from ._bounds import projected_gradient
 from ._objective import BudgetExhausted, Objective
@@ -250,7 +249,7 @@ def _result(
     xp = rows.xp
     rows.finish()
     x, f, g, best_nit = _best(rows, objective, xp)
-    x, f, g, status = _honest(rows, solver, state, (x, f, g))
+    x, f, g, status = _honest(rows, solver, state, (x, f, g), backend)
     codes = [Status(int(c)) for c in backend.to_host(xp.reshape(status, (-1,))).tolist()]
     messages = [error if c == Status.ERROR and error else c.message for c in codes]
     explain = getattr(solver, "explain", None)
@@ -300,7 +299,11 @@ def _result(
 
 
 def _honest(
-    rows: Rows, solver: Solver[Any] | None, state: Any, best: tuple[Array, Array, Array]
+    rows: Rows,
+    solver: Solver[Any] | None,
+    state: Any,
+    best: tuple[Array, Array, Array],
+    backend: Backend,
 ) -> tuple[Array, Array, Array, Array]:
     """Per row, the point to return and its status, tested on that point.
 
@@ -320,12 +323,12 @@ def _honest(
     def meets(x: Array, g: Array) -> Array:
         if lower is not None and upper is not None:
             g = projected_gradient(x, g, lower, upper)
-        with backends.of(g).quiet():  # an overflowing |g|^2 meets no test
+        with backend.quiet():  # an overflowing |g|^2 meets no test
             return xp.sqrt(dot(g, g, xp=xp)) <= rows.tol.gtol
 
     ok = meets(x, g)
     gtol = status == int(Status.GTOL)
-    with backends.of(f).quiet():
+    with backend.quiet():
         close = state.f - f <= rows.tol.ftol * xp.maximum(xp.abs(f), xp.ones_like(f))
     last = gtol & ~ok & close & meets(state.x, state.g)
     x = select(last, state.x, x, xp=xp, host=rows.host)
