@@ -211,10 +211,11 @@ class Objective:
         if type(f) is self._value_type and f.shape == shape and f.dtype == self.dtype:
             return f
         if isinstance(f, float) and not shape:  # a Python (or NumPy) float
-            if type(f) is not float and f.dtype == self.dtype and _by_type(f):
-                # A 0-d array of x's namespace and dtype (a NumPy float64 from np.sum):
-                # already what the solvers take.
-                if namespace(f) is xp:
+            # A 0-d array of x's namespace and dtype (a NumPy float64 from np.sum) is
+            # already what the solvers take (the namespace first: dtypes of two libraries
+            # may warn when compared).
+            if type(f) is not float and _by_type(f) and namespace(f) is xp:
+                if f.dtype == self.dtype:
                     self._value_type = type(f)
                     return f
             return xp.asarray(f, dtype=self.dtype, device=self.device)
