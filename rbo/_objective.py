@@ -86,8 +86,8 @@ class Objective:
         self._best_value = math.inf
         # Array types of fun's values and gradients already checked (the type decides
         # their namespace): later ones of the same type, shape and dtype pass at once.
-        self._value_type: type | None = None
-        self._grad_type: type | None = None
+        self._value_type: Any = None
+        self._grad_type: Any = None
 
     def start(self, maxfev: int | None) -> None:
         """Enforce the budget ``maxfev`` (None: none) and keep the best point from now on."""
@@ -214,8 +214,9 @@ class Objective:
             # A 0-d array of x's namespace and dtype (a NumPy float64 from np.sum) is
             # already what the solvers take (the namespace first: dtypes of two libraries
             # may warn when compared).
-            if type(f) is not float and _by_type(f) and namespace(f) is xp:
-                if f.dtype == self.dtype:
+            value: Any = f
+            if type(value) is not float and _by_type(value) and namespace(value) is xp:
+                if value.dtype == self.dtype:
                     self._value_type = type(f)
                     return f
             return xp.asarray(f, dtype=self.dtype, device=self.device)

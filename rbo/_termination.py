@@ -174,7 +174,7 @@ class ScalarRow(Rows):
         self.finished = False
 
     @property
-    def active(self) -> Any:  # type: ignore[override]
+    def active(self) -> Any:
         """Still running (a Python bool)."""
         return self.status == RUNNING
 
