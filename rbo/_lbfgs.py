@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
 from array_api_compat import array_namespace
@@ -72,7 +73,8 @@ class LBFGSState(NamedTuple):
         the same IEEE double arithmetic without arrays for them.
     codes : tuple
         With ``scalar``, the failure codes a step reports (none, a failed search, as
-        arrays) and the dtype's smallest normal number, made once.
+        arrays), the dtype's smallest normal number and the backend's exact row sum
+        (:meth:`~rbo.backends.Kernels.row_sum`), found once.
     held : tuple of arrays, optional
         With ``scalar`` and bounds, ``(g, held)``: the coordinates the box holds at
         ``x`` for this very ``g`` (the next step starts from them).
@@ -95,7 +97,7 @@ class LBFGSState(NamedTuple):
     upper: Array | None
     evals: int
     scalar: bool = False
-    codes: tuple[Array, Array, float] | None = None
+    codes: tuple[Array, Array, float, Callable[[Array], Array]] | None = None
     held: tuple[Array, Array] | None = None
 
 
@@ -232,6 +234,7 @@ class LBFGS(SolverBase):
                     codes(_NO_FAILURE, f),
                     codes(_LINE_SEARCH_FAILED, f),
                     float(xp.finfo(x0.dtype).smallest_normal),
+                    _row_sum(x0),
                 ),
                 held=None if held is None else (g, held),
             )
@@ -456,13 +459,15 @@ class LBFGS(SolverBase):
         gamma = state.gamma
         if k == 0:
             return -(gamma * q)
+        assert state.codes is not None
+        rowsum = state.codes[3]
         lo = self.m - k
         s, y, rho = state.s[lo:, :], state.y[lo:, :], state.rho[lo:]
         if free is not None:
             held_out = free[None, :]
             s, y = s * held_out, y * held_out
-            sy_l = to_numpy(xp.sum(s * y, axis=-1)).tolist()
-            yy_l = to_numpy(xp.sum(y * y, axis=-1)).tolist()
+            sy_l = to_numpy(rowsum(s * y)).tolist()
+            yy_l = to_numpy(rowsum(y * y)).tolist()
             e = eps(q, xp=xp)
             rho = tuple(
                 1.0 / a if (r != 0 and a > e * b) else 0.0
@@ -498,6 +503,8 @@ class LBFGS(SolverBase):
 
     def _step_scalar(self, fun: ValueAndGrad, state: LBFGSState) -> LBFGSState:
         """:meth:`step` of a ``scalar`` state: every per-row scalar a Python number."""
+        assert state.codes is not None
+        no_failure, failed, tiny, rowsum = state.codes
         x, f, g = state.x, state.f, state.g
         xp = namespace(x)
         lower, upper = state.lower, state.upper
@@ -512,35 +519,34 @@ class LBFGS(SolverBase):
         d = self._direction_scalar(pg, state, free, xp)
         if free is not None:
             d = d * free
-        slope = dot(g, d, xp=xp)
+        slope = rowsum(g * d)
         rho, count, gamma = state.rho, state.count, state.gamma
         if not float(slope) < 0:
             # A direction that does not descend (or is not finite) resets the memory.
             d = -pg
-            slope = dot(g, d, xp=xp)
+            slope = rowsum(g * d)
             rho, count, gamma = (0.0,) * self.m, 0, 1.0
         slope_f = float(slope)
         todo = slope_f < 0
-        assert state.codes is not None
-        no_failure, failed, tiny = state.codes
         alpha = 1.0
         if count == 0:  # the first step of a fresh memory moves at most a unit distance
-            dn = math.sqrt(float(dot(d, d, xp=xp)))
+            dn = math.sqrt(float(rowsum(d * d)))
             alpha = _minimum(1.0, 1.0 / _maximum(dn, tiny))
         c1, maxls = float(self.c1), self.maxls
         if bounded:
             x_new, f_new, g_new, moved, evals = backtracking_scalar(
-                fun, x, f, g, d, alpha, todo, c1=c1, maxls=maxls, lower=lower, upper=upper, xp=xp
-            )
+                fun, x, f, g, d, alpha, todo, c1=c1, maxls=maxls, lower=lower, upper=upper,
+                xp=xp, rowsum=rowsum,
+            )  # fmt: skip
         else:
             x_new, f_new, g_new, moved, evals, _ = wolfe_scalar(
-                fun, x, f, g, d, slope_f, alpha, todo, c1, float(self.c2), maxls, xp
+                fun, x, f, g, d, slope_f, alpha, todo, c1, float(self.c2), maxls, xp, rowsum
             )
         retry = todo and not moved
         if not bounded and retry:
             # The Wolfe search failed: plain Armijo backtracking along the same direction.
             xb, fb, gb, ok, n = backtracking_scalar(
-                fun, x, f, g, d, alpha, True, c1=c1, maxls=maxls, xp=xp
+                fun, x, f, g, d, alpha, True, c1=c1, maxls=maxls, xp=xp, rowsum=rowsum
             )
             if ok:
                 x_new, f_new, g_new, moved = xb, fb, gb, True
@@ -549,11 +555,12 @@ class LBFGS(SolverBase):
         if retry:
             # Then steepest descent from a fresh memory.
             rho, count, gamma = (0.0,) * self.m, 0, 1.0
-            pn = math.sqrt(float(dot(pg, pg, xp=xp)))
+            pn = math.sqrt(float(rowsum(pg * pg)))
             a0 = _minimum(1.0, 1.0 / _maximum(pn, tiny))
             xb, fb, gb, ok, n = backtracking_scalar(
-                fun, x, f, g, -pg, a0, True, c1=c1, maxls=maxls, lower=lower, upper=upper, xp=xp
-            )
+                fun, x, f, g, -pg, a0, True, c1=c1, maxls=maxls, lower=lower, upper=upper,
+                xp=xp, rowsum=rowsum,
+            )  # fmt: skip
             if ok:
                 x_new, f_new, g_new, moved = xb, fb, gb, True
             evals += n
@@ -561,8 +568,8 @@ class LBFGS(SolverBase):
 
         s = x_new - x
         y = g_new - g
-        sy = float(dot(s, y, xp=xp))
-        yy = float(dot(y, y, xp=xp))
+        sy = float(rowsum(s * y))
+        yy = float(rowsum(y * y))
         s_all, y_all, filled = state.s, state.y, state.filled
         if moved and sy > eps(x, xp=xp) * yy:
             s_all = xp.concat([s_all[1:, :], s[None, :]], axis=0)
@@ -580,7 +587,7 @@ class LBFGS(SolverBase):
             f=f_new,
             g=g_new,
             nit=state.nit + 1,
-            step_norm=xp.sqrt(dot(s, s, xp=xp)),
+            step_norm=xp.sqrt(rowsum(s * s)),
             failure=failed if retry else no_failure,
             s=s_all,
             y=y_all,
@@ -588,7 +595,7 @@ class LBFGS(SolverBase):
             gamma=gamma,
             count=count,
             filled=filled,
-            gg=dot(pg_new, pg_new, xp=xp),
+            gg=rowsum(pg_new * pg_new),
             lower=lower,
             upper=upper,
             evals=evals,
@@ -659,3 +666,13 @@ def _maximum(a: float, b: float) -> float:
 def _minimum(a: float, b: float) -> float:
     """``minimum`` as the Array API takes it: NaN if either is NaN."""
     return a if (a <= b or a != a) else b
+
+
+def _row_sum(x: Array) -> Callable[[Array], Array]:
+    """The backend's exact ``sum(a, axis=-1)`` for arrays like ``x`` (its namespace's own
+    where the backend's kernels have none)."""
+    rowsum = getattr(backends.of(x).kernels, "row_sum", None)
+    if rowsum is None:
+        xp = namespace(x)
+        return lambda a: xp.sum(a, axis=-1)
+    return rowsum

@@ -15,6 +15,7 @@ gradient is not finite counts as a step too long.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from array_api_compat import array_namespace
@@ -259,9 +260,13 @@ def wolfe_scalar(
     c2: float,
     maxls: int,
     xp: Any,
+    rowsum: Callable[[Array], Array] | None = None,
 ) -> tuple[Array, Array, Array, bool, int, float]:
     """The strong-Wolfe search of one row on the host, its scalars as Python floats:
-    ``(x, f, g)`` of the step taken, whether it moved, the evaluations and the step."""
+    ``(x, f, g)`` of the step taken, whether it moved, the evaluations and the step.
+    ``rowsum`` is ``sum(a, axis=-1)`` as the backend sums exactly (default ``xp.sum``)."""
+    if rowsum is None:
+        rowsum = _sum_of(xp)
     f0 = float(f0_)
     decrease = c1 * slope
     curvature = -c2 * slope
@@ -283,7 +288,7 @@ def wolfe_scalar(
         ft_, gt = fun(xt)
         evals += 1
         ft = float(ft_)
-        dt = float(dot(gt, d, xp=xp))
+        dt = float(rowsum(gt * d))
         # A gradient with NaN or inf makes its product with d NaN or inf: only then need
         # its entries be looked at (a finite gradient may still overflow the product).
         finite = True
@@ -291,7 +296,7 @@ def wolfe_scalar(
             finite = isfinite(ft) and bool(xp.all(xp.isfinite(gt)))
             if not finite:
                 ft, gt = f0, g0
-                dt = float(dot(gt, d, xp=xp))
+                dt = float(rowsum(gt * d))
         sufficient = finite and ft <= f0 + a * decrease
         wolfe = sufficient and abs(dt) <= curvature
         done = False
@@ -344,15 +349,18 @@ def backtracking_scalar(
     lower: Array | None = None,
     upper: Array | None = None,
     xp: Any,
+    rowsum: Callable[[Array], Array] | None = None,
 ) -> tuple[Array, Array, Array, bool, int]:
     """:func:`backtracking` for one float64 row on the host, its scalars as Python
     floats (the same IEEE double arithmetic): ``(x, f, g)`` of the point taken, whether
-    it moved, the evaluations."""
+    it moved, the evaluations. ``rowsum`` as for :func:`wolfe_scalar`."""
+    if rowsum is None:
+        rowsum = _sum_of(xp)
     bounded = lower is not None
     f0 = float(f0_)
     pending = todo
     a = alpha if todo else 0.0
-    slope = float(dot(g0, d, xp=xp))
+    slope = float(rowsum(g0 * d))
     x_b, f_b, g_b = x, f0_, g0
     moved = False
     evals = 0
@@ -367,7 +375,7 @@ def backtracking_scalar(
         ft = float(ft_)
         finite = math.isfinite(ft) and bool(xp.all(xp.isfinite(gt)))
         ft_safe = ft if finite else f0
-        decrease = float(dot(g0, xt - x, xp=xp)) if bounded else a * slope
+        decrease = float(rowsum(g0 * (xt - x))) if bounded else a * slope
         if finite and decrease < 0 and ft_safe <= f0 + c1 * decrease:
             x_b, f_b, g_b = xt, ft_, gt
             moved = True
@@ -380,6 +388,11 @@ def backtracking_scalar(
             q = 0.5 * a
         a = _minimum(_maximum(q, 0.1 * a), 0.5 * a)
     return x_b, f_b, g_b, moved, evals
+
+
+def _sum_of(xp: Any) -> Callable[[Array], Array]:
+    """``sum(a, axis=-1)`` in ``xp``: what :func:`~rbo._arrays.dot` sums its products by."""
+    return lambda a: xp.sum(a, axis=-1)
 
 
 def _maximum(a: float, b: float) -> float:
