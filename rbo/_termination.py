@@ -9,6 +9,7 @@ reads a single flag back (:meth:`Rows.running`) only every few steps.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,8 +163,18 @@ class ScalarRow(Rows):
     into the 0-d arrays the result is built from.
     """
 
-    def __init__(self, state: StateFields, tol: Tolerances, *, host: bool) -> None:
+    def __init__(
+        self,
+        state: StateFields,
+        tol: Tolerances,
+        *,
+        host: bool,
+        rowsum: Callable[[Array], Array] | None = None,
+    ) -> None:
         self.xp, self.tol, self.host = namespace(state.x), tol, host
+        xp = self.xp
+        # sum(a, axis=-1) as the backend sums exactly (Kernels.row_sum): dot's sum
+        self.rowsum = rowsum if rowsum is not None else (lambda a: xp.sum(a, axis=-1))
         self.x, self.f, self.g = state.x, state.f, state.g
         self.best = float(state.f)
         self.best_nit = 0
@@ -218,17 +229,16 @@ class ScalarRow(Rows):
         if self.status != RUNNING:
             return
         tol = self.tol
-        xp = self.xp
         gg, xx = (None, None) if norms is None else norms
         if tol.gtol > 0:
             if gg is None:
-                gg = dot(state.g, state.g, xp=xp)
+                gg = self.rowsum(state.g * state.g)
             if math.sqrt(float(gg)) <= tol.gtol:  # sqrt(NaN) is NaN: no test holds
                 self.status = int(Status.GTOL)
                 return
         if state.nit > 0 and tol.xtol > 0 and not (retrying is not None and bool(retrying)):
             if xx is None:
-                xx = dot(state.x, state.x, xp=xp)
+                xx = self.rowsum(state.x * state.x)
             if float(state.step_norm) <= tol.xtol * (1.0 + math.sqrt(float(xx))):
                 self.status = int(Status.XTOL)
                 return
@@ -257,10 +267,16 @@ def _at_least_one(a: float) -> float:
     return a if (a >= 1.0 or a != a) else 1.0
 
 
-def rows_for(state: StateFields, tol: Tolerances, *, host: bool) -> Rows:
-    """The bookkeeping of a run: :class:`ScalarRow` for a single float64 row on the host,
-    else :class:`Rows`."""
+def rows_for(
+    state: StateFields,
+    tol: Tolerances,
+    *,
+    host: bool,
+    rowsum: Callable[[Array], Array] | None = None,
+) -> Rows:
+    """The bookkeeping of a run: :class:`ScalarRow` for a single float64 row on the host
+    (``rowsum``: the backend's exact row sum), else :class:`Rows`."""
     xp = namespace(state.x)
     if host and state.f.ndim == 0 and state.x.dtype == xp.float64:
-        return ScalarRow(state, tol, host=host)
+        return ScalarRow(state, tol, host=host, rowsum=rowsum)
     return Rows(state, tol, host=host)
