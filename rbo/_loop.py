@@ -7,7 +7,9 @@ holds for it, or its method reports a failure (``terminate``), and is frozen fro
 while the others go on. The only values read back to the host are whether any row still
 runs -- every step on the host or with a callback, every ``check_every`` steps on a
 device -- and the statuses once at the end. ``nit`` and ``nfev`` are host integers, so the
-iteration and evaluation budgets cost no read.
+iteration and evaluation budgets cost no read. A single float64 run on the host keeps
+that bookkeeping in Python numbers (:class:`~rbo._termination.ScalarRow`): the same
+arithmetic, without an array operation per test.
 """
 
 from __future__ import annotations

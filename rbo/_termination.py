@@ -193,12 +193,7 @@ class ScalarRow(Rows):
         return self.status == RUNNING
 
     def update(self, state: StateFields, failure: Any) -> None:
-        if failure is None:
-            code = RUNNING
-        elif isinstance(failure, Status):
-            code = int(failure)
-        else:
-            code = int(failure)
+        code = RUNNING if failure is None else int(failure)  # a Status or a 0-d code
         run = self.status == RUNNING
         if run:
             if code == RUNNING or code == int(Status.AT_REST):
