@@ -17,10 +17,43 @@ __all__ = [
     "dot",
     "eps",
     "finite_rows",
+    "namespace",
     "select",
 ]
 
 Array = Any  # any array of a namespace array-api-compat knows
+
+# Namespaces by array type, for the types whose namespace depends on the type alone:
+# ``array_namespace`` costs about a microsecond, which a small step pays dozens of times.
+_NAMESPACES: dict[type, Any] = {}
+_EPS: dict[Any, float] = {}
+_CODES: dict[Any, Any] = {}
+
+
+def _by_type(x: Any) -> bool:
+    return (
+        array_api_compat.is_numpy_array(x)
+        or array_api_compat.is_torch_array(x)
+        or array_api_compat.is_cupy_array(x)
+        or type(x).__module__.startswith("array_api_strict")
+    )
+
+
+def namespace(x: Array, /) -> Any:
+    """``array_namespace(x)``, remembered per array type where the type decides it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> namespace(np.zeros(2)) is array_namespace(np.zeros(2))
+    True
+    """
+    xp = _NAMESPACES.get(type(x))
+    if xp is None:
+        xp = array_namespace(x)
+        if _by_type(x):
+            _NAMESPACES[type(x)] = xp
+    return xp
 
 
 def dot(a: Array, b: Array, /, *, xp: Any = None) -> Array:
@@ -38,7 +71,7 @@ def col(s: Array, /, *, xp: Any = None) -> Array:
     if getattr(s, "ndim", 0) == 0:
         return s
     if xp is None:
-        xp = array_namespace(s)
+        xp = namespace(s)
     return xp.expand_dims(s, axis=-1)
 
 
@@ -56,9 +89,22 @@ def select(cond: Array, a: Array, b: Array, /, *, xp: Any, host: bool) -> Array:
 
 def eps(x: Array, /, *, xp: Any = None) -> float:
     """Machine epsilon of ``x``'s floating dtype."""
+    dtype = x.dtype
+    # Keyed by the dtype's type too: dtypes of two libraries may hash alike, and some
+    # warn when compared with another library's.
+    key = (type(dtype), dtype)
+    try:
+        return _EPS[key]
+    except (KeyError, TypeError):  # a dtype not seen yet (or not hashable)
+        pass
     if xp is None:
-        xp = array_namespace(x)
-    return float(xp.finfo(x.dtype).eps)
+        xp = namespace(x)
+    value = float(xp.finfo(dtype).eps)
+    try:
+        _EPS[key] = value
+    except TypeError:
+        pass
+    return value
 
 
 def codes(value: int, like: Array, /) -> Array:
@@ -70,8 +116,21 @@ def codes(value: int, like: Array, /) -> Array:
     >>> codes(-1, np.zeros(2)).tolist()
     [-1, -1]
     """
-    xp = array_namespace(like)
-    return xp.full(like.shape, int(value), dtype=xp.int32, device=device_of(like))
+    xp = namespace(like)
+    dev = device_of(like)
+    if like.ndim == 0:
+        # A single run asks for the same few 0-d codes every step; arrays are never
+        # written to in place here, so one of each (per type and device) serves all.
+        key = (type(like), dev, int(value))
+        try:
+            return _CODES[key]
+        except KeyError:
+            pass
+        except TypeError:  # a device that is not hashable
+            return xp.full((), int(value), dtype=xp.int32, device=dev)
+        out = _CODES[key] = xp.full((), int(value), dtype=xp.int32, device=dev)
+        return out
+    return xp.full(like.shape, int(value), dtype=xp.int32, device=dev)
 
 
 def finite_rows(f: Array, g: Array, /, *, xp: Any = None) -> Array:

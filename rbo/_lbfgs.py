@@ -16,14 +16,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from . import backends
-from ._arrays import Array, col, dot, eps, select
-from ._linesearch import backtracking, strong_wolfe
+from ._arrays import Array, codes, col, dot, eps, namespace, select
+from ._linesearch import backtracking, backtracking_scalar, strong_wolfe, wolfe_scalar
 from ._solver import SolverBase, ValueAndGrad
 from ._status import Status
 from .backends._base import to_numpy
@@ -52,11 +53,13 @@ class LBFGSState(NamedTuple):
     s, y : array, shape (..., m, n)
         Curvature pairs, oldest first.
     rho : array, shape (..., m)
-        ``1 / s.y`` of each pair, 0 for a slot that holds none.
+        ``1 / s.y`` of each pair, 0 for a slot that holds none (a tuple of floats when
+        ``scalar``).
     gamma : array
-        Initial inverse-Hessian scaling ``s.y / y.y`` of the newest pair.
+        Initial inverse-Hessian scaling ``s.y / y.y`` of the newest pair (a float when
+        ``scalar``).
     count : array
-        Pairs held per row.
+        Pairs held per row (an int when ``scalar``).
     filled : int
         Slots (from the newest) any row may hold a pair in.
     gg : array
@@ -65,6 +68,16 @@ class LBFGSState(NamedTuple):
         The box.
     evals : int
         Evaluations of the objective the last step made.
+    scalar : bool
+        A single float64 row on the host: its scalars are Python numbers, and a step is
+        the same IEEE double arithmetic without arrays for them.
+    codes : tuple
+        With ``scalar``, the failure codes a step reports (none, a failed search, as
+        arrays), the dtype's smallest normal number and the backend's exact row sum
+        (:meth:`~rbo.backends.Kernels.row_sum`), found once.
+    held : tuple of arrays, optional
+        With ``scalar`` and bounds, ``(g, held)``: the coordinates the box holds at
+        ``x`` for this very ``g`` (the next step starts from them).
     """
 
     x: Array
@@ -83,6 +96,9 @@ class LBFGSState(NamedTuple):
     lower: Array | None
     upper: Array | None
     evals: int
+    scalar: bool = False
+    codes: tuple[Array, Array, float, Callable[[Array], Array]] | None = None
+    held: tuple[Array, Array] | None = None
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:
@@ -191,6 +207,37 @@ class LBFGS(SolverBase):
         f, g = fun(x0)
         rows = tuple(x0.shape[:-1])
         dev = device_of(x0)
+        if f.ndim == 0 and x0.dtype == xp.float64 and backends.of(x0).eager(x0):
+            pg, held = g, None
+            if lower is not None:
+                held = _held(x0, g, lower, upper)
+                pg = xp.where(held, xp.zeros_like(g), g)  # _projected's
+            return LBFGSState(
+                x=x0,
+                f=f,
+                g=g,
+                nit=0,
+                step_norm=xp.zeros_like(f),
+                failure=codes(_NO_FAILURE, f),
+                s=xp.zeros((self.m, x0.shape[-1]), dtype=x0.dtype, device=dev),
+                y=xp.zeros((self.m, x0.shape[-1]), dtype=x0.dtype, device=dev),
+                rho=(0.0,) * self.m,
+                gamma=1.0,
+                count=0,
+                filled=0,
+                gg=dot(pg, pg, xp=xp),
+                lower=lower,
+                upper=upper,
+                evals=1,
+                scalar=True,
+                codes=(
+                    codes(_NO_FAILURE, f),
+                    codes(_LINE_SEARCH_FAILED, f),
+                    float(xp.finfo(x0.dtype).smallest_normal),
+                    _row_sum(x0),
+                ),
+                held=None if held is None else (g, held),
+            )
         pg = g if lower is None else _projected(x0, g, lower, upper, xp)
         return LBFGSState(
             x=x0,
@@ -281,8 +328,12 @@ class LBFGS(SolverBase):
         self, fun: ValueAndGrad, state: LBFGSState, /, *, active: Array | None = None
     ) -> LBFGSState:
         """One iteration of every row in ``active`` (default all); the others stay put."""
+        if state.scalar:
+            if active is None or bool(active):
+                return self._step_scalar(fun, state)
+            state = _as_arrays(state)
         x, f, g = state.x, state.f, state.g
-        xp = array_namespace(x)
+        xp = namespace(x)
         lower, upper = state.lower, state.upper
         bounded = lower is not None
         host = backends.of(x).eager(x)
@@ -375,7 +426,10 @@ class LBFGS(SolverBase):
             filled = min(self.m, filled + 1)
             gamma = xp.where(accept, sy / xp.where(accept, yy, one), gamma)
             count = xp.where(accept, xp.minimum(count + 1, xp.full_like(count, self.m)), count)
-        pg_new = g_new if not bounded else _projected(x_new, g_new, lower, upper, xp)
+        pg_new, held_new = g_new, None
+        if bounded:
+            held_new = _held(x_new, g_new, lower, upper)
+            pg_new = xp.where(held_new, xp.zeros_like(g_new), g_new)  # _projected's
         return LBFGSState(
             x=x_new,
             f=f_new,
@@ -399,18 +453,172 @@ class LBFGS(SolverBase):
             evals=evals,
         )
 
+    def _direction_scalar(self, q: Array, state: LBFGSState, free: Array | None, xp: Any) -> Array:
+        """:meth:`_direction` of a ``scalar`` state: the same products and recurrences."""
+        k = state.filled
+        gamma = state.gamma
+        if k == 0:
+            return -(gamma * q)
+        assert state.codes is not None
+        rowsum = state.codes[3]
+        lo = self.m - k
+        s, y, rho = state.s[lo:, :], state.y[lo:, :], state.rho[lo:]
+        if free is not None:
+            held_out = free[None, :]
+            s, y = s * held_out, y * held_out
+            sy_l = to_numpy(rowsum(s * y)).tolist()
+            yy_l = to_numpy(rowsum(y * y)).tolist()
+            e = eps(q, xp=xp)
+            rho = tuple(
+                1.0 / a if (r != 0 and a > e * b) else 0.0
+                for r, a, b in zip(rho, sy_l, yy_l, strict=True)
+            )
+        # The products of _direction, as operators (the same matmul, without a wrapper).
+        sy_ij = s @ y.mT
+        sy = to_numpy(sy_ij).tolist()  # sy[i][j] = s_i . y_j
+        ys = to_numpy(sy_ij.mT).tolist()  # ys[j][i] = s_i . y_j
+        sq = to_numpy((s @ q[:, None])[:, 0]).tolist()
+        # Indexed loops over local rows: the cheapest form of these recurrences in Python.
+        al = [0.0] * k
+        for j in range(k - 1, -1, -1):
+            acc = sq[j]
+            row = sy[j]
+            for i in range(j + 1, k):
+                acc -= al[i] * row[i]
+            al[j] = rho[j] * acc
+        dev = device_of(q)
+        alpha = xp.asarray(al, dtype=q.dtype, device=dev)
+        q = q - (alpha[None, :] @ y)[0, :]
+        yq = to_numpy((y @ q[:, None])[:, 0]).tolist()
+        diff = [0.0] * k
+        for j in range(k):
+            acc = gamma * yq[j]
+            col = ys[j]
+            for i in range(j):
+                acc += diff[i] * col[i]
+            diff[j] = al[j] - rho[j] * acc
+        coef = xp.asarray(diff, dtype=q.dtype, device=dev)
+        r = gamma * q + (coef[None, :] @ s)[0, :]
+        return -r
+
+    def _step_scalar(self, fun: ValueAndGrad, state: LBFGSState) -> LBFGSState:
+        """:meth:`step` of a ``scalar`` state: every per-row scalar a Python number."""
+        assert state.codes is not None
+        no_failure, failed, tiny, rowsum = state.codes
+        x, f, g = state.x, state.f, state.g
+        xp = namespace(x)
+        lower, upper = state.lower, state.upper
+        bounded = lower is not None
+        free = None
+        pg = g
+        if bounded:
+            known = state.held
+            held = known[1] if known is not None and known[0] is g else _held(x, g, lower, upper)
+            free = xp.astype(~held, x.dtype)
+            pg = g * free
+        d = self._direction_scalar(pg, state, free, xp)
+        if free is not None:
+            d = d * free
+        slope = rowsum(g * d)
+        rho, count, gamma = state.rho, state.count, state.gamma
+        if not float(slope) < 0:
+            # A direction that does not descend (or is not finite) resets the memory.
+            d = -pg
+            slope = rowsum(g * d)
+            rho, count, gamma = (0.0,) * self.m, 0, 1.0
+        slope_f = float(slope)
+        todo = slope_f < 0
+        alpha = 1.0
+        if count == 0:  # the first step of a fresh memory moves at most a unit distance
+            dn = math.sqrt(float(rowsum(d * d)))
+            alpha = _minimum(1.0, 1.0 / _maximum(dn, tiny))
+        c1, maxls = float(self.c1), self.maxls
+        if bounded:
+            x_new, f_new, g_new, moved, evals = backtracking_scalar(
+                fun, x, f, g, d, alpha, todo, c1=c1, maxls=maxls, lower=lower, upper=upper,
+                xp=xp, rowsum=rowsum,
+            )  # fmt: skip
+        else:
+            x_new, f_new, g_new, moved, evals, _ = wolfe_scalar(
+                fun, x, f, g, d, slope_f, alpha, todo, c1, float(self.c2), maxls, xp, rowsum
+            )
+        retry = todo and not moved
+        if not bounded and retry:
+            # The Wolfe search failed: plain Armijo backtracking along the same direction.
+            xb, fb, gb, ok, n = backtracking_scalar(
+                fun, x, f, g, d, alpha, True, c1=c1, maxls=maxls, xp=xp, rowsum=rowsum
+            )
+            if ok:
+                x_new, f_new, g_new, moved = xb, fb, gb, True
+            evals += n
+            retry = not ok
+        if retry:
+            # Then steepest descent from a fresh memory.
+            rho, count, gamma = (0.0,) * self.m, 0, 1.0
+            pn = math.sqrt(float(rowsum(pg * pg)))
+            a0 = _minimum(1.0, 1.0 / _maximum(pn, tiny))
+            xb, fb, gb, ok, n = backtracking_scalar(
+                fun, x, f, g, -pg, a0, True, c1=c1, maxls=maxls, lower=lower, upper=upper,
+                xp=xp, rowsum=rowsum,
+            )  # fmt: skip
+            if ok:
+                x_new, f_new, g_new, moved = xb, fb, gb, True
+            evals += n
+            retry = not ok
+
+        s = x_new - x
+        y = g_new - g
+        sy = float(rowsum(s * y))
+        yy = float(rowsum(y * y))
+        s_all, y_all, filled = state.s, state.y, state.filled
+        if moved and sy > eps(x, xp=xp) * yy:
+            s_all = xp.concat([s_all[1:, :], s[None, :]], axis=0)
+            y_all = xp.concat([y_all[1:, :], y[None, :]], axis=0)
+            rho = (*rho[1:], 1.0 / sy)
+            filled = min(self.m, filled + 1)
+            gamma = sy / yy
+            count = min(count + 1, self.m)
+        pg_new, held_new = g_new, None
+        if bounded:
+            held_new = _held(x_new, g_new, lower, upper)
+            pg_new = xp.where(held_new, xp.zeros_like(g_new), g_new)  # _projected's
+        return LBFGSState(
+            x=x_new,
+            f=f_new,
+            g=g_new,
+            nit=state.nit + 1,
+            step_norm=xp.sqrt(rowsum(s * s)),
+            failure=failed if retry else no_failure,
+            s=s_all,
+            y=y_all,
+            rho=rho,
+            gamma=gamma,
+            count=count,
+            filled=filled,
+            gg=rowsum(pg_new * pg_new),
+            lower=lower,
+            upper=upper,
+            evals=evals,
+            scalar=True,
+            codes=state.codes,
+            held=None if held_new is None else (g_new, held_new),
+        )
+
     def postprocess(self, state: LBFGSState, /, *, intermediate: bool = False) -> dict[str, Any]:
         """``curvature``: per row, the largest ``y.y / s.y`` of the pairs held, an estimate
         of the largest curvature of ``f`` near the point (0 when no pair is held)."""
-        xp = array_namespace(state.x)
+        if state.scalar:
+            state = _as_arrays(state)
+        xp = namespace(state.x)
         with backends.of(state.x).quiet():
             ratio = xp.sum(state.y * state.y, axis=-1) * state.rho
             curvature = xp.max(xp.where(xp.isfinite(ratio), ratio, xp.zeros_like(ratio)), axis=-1)
         return {"curvature": curvature}
 
-    def norms(self, state: LBFGSState, /) -> tuple[Array, Array]:
-        """``|projected g|^2`` (what ``gtol`` tests) and ``|x|^2`` per row."""
-        return state.gg, dot(state.x, state.x, xp=array_namespace(state.x))
+    def norms(self, state: LBFGSState, /) -> tuple[Array, None]:
+        """``|projected g|^2`` (what ``gtol`` tests); ``|x|^2`` is not kept (None: the
+        ``xtol`` test forms it, and only when it is on)."""
+        return state.gg, None
 
 
 def _held(x: Array, g: Array, lower: Array, upper: Array) -> Array:
@@ -434,3 +642,37 @@ def _merge(
         select(ok, back.g, g, xp=xp, host=False),
         moved | ok,
     )
+
+
+def _as_arrays(state: LBFGSState) -> LBFGSState:
+    """A ``scalar`` state with its Python numbers as the arrays of the general step."""
+    xp = namespace(state.x)
+    f = state.f
+    return state._replace(
+        rho=xp.asarray(list(state.rho), dtype=state.x.dtype, device=device_of(state.x)),
+        gamma=xp.asarray(state.gamma, dtype=f.dtype, device=device_of(f)),
+        count=codes(state.count, f),
+        scalar=False,
+        codes=None,
+        held=None,
+    )
+
+
+def _maximum(a: float, b: float) -> float:
+    """``maximum`` as the Array API takes it: NaN if either is NaN."""
+    return a if (a >= b or a != a) else b
+
+
+def _minimum(a: float, b: float) -> float:
+    """``minimum`` as the Array API takes it: NaN if either is NaN."""
+    return a if (a <= b or a != a) else b
+
+
+def _row_sum(x: Array) -> Callable[[Array], Array]:
+    """The backend's exact ``sum(a, axis=-1)`` for arrays like ``x`` (its namespace's own
+    where the backend's kernels have none)."""
+    rowsum = getattr(backends.of(x).kernels, "row_sum", None)
+    if rowsum is None:
+        xp = namespace(x)
+        return lambda a: xp.sum(a, axis=-1)
+    return rowsum

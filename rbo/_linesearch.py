@@ -15,6 +15,7 @@ gradient is not finite counts as a step too long.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from array_api_compat import array_namespace
@@ -24,7 +25,7 @@ from . import backends
 from ._arrays import Array, col, dot, eps, select
 from ._solver import ValueAndGrad
 
-__all__ = ["Search", "backtracking", "strong_wolfe"]
+__all__ = ["Search", "backtracking", "backtracking_scalar", "strong_wolfe", "wolfe_scalar"]
 
 _BRACKET, _ZOOM, _DONE = 0, 1, 2
 
@@ -244,29 +245,64 @@ def _strong_wolfe_host(
 ) -> tuple[Search, Array]:
     """:func:`strong_wolfe` for one row on the host: the same search on Python floats
     (IEEE arithmetic, so it takes the very steps the batched search takes)."""
-    f0, slope = float(f0_), float(slope_)
+    x_b, f_b, g_b, moved, evals, a_b = wolfe_scalar(
+        fun, x, f0_, g0, d, float(slope_), float(alpha), bool(todo), c1, c2, maxls, xp
+    )
+    return Search(x_b, f_b, g_b, xp.asarray(moved, device=device_of(x)), evals), xp.asarray(
+        a_b, dtype=x.dtype
+    )
+
+
+def wolfe_scalar(
+    fun: ValueAndGrad,
+    x: Array,
+    f0_: Array,
+    g0: Array,
+    d: Array,
+    slope: float,
+    alpha: float,
+    todo: bool,
+    c1: float,
+    c2: float,
+    maxls: int,
+    xp: Any,
+    rowsum: Callable[[Array], Array] | None = None,
+) -> tuple[Array, Array, Array, bool, int, float]:
+    """The strong-Wolfe search of one row on the host, its scalars as Python floats:
+    ``(x, f, g)`` of the step taken, whether it moved, the evaluations and the step.
+    ``rowsum`` is ``sum(a, axis=-1)`` as the backend sums exactly (default ``xp.sum``)."""
+    if rowsum is None:
+        rowsum = _sum_of(xp)
+    f0 = float(f0_)
     decrease = c1 * slope
     curvature = -c2 * slope
     tiny = 10.0 * eps(x, xp=xp)
-    stage = _BRACKET if bool(todo) else _DONE
-    a_cur = float(alpha)
+    stage = _BRACKET if todo else _DONE
+    a_cur = alpha
     a_prev, f_prev, d_prev = 0.0, f0, slope
     a_lo, f_lo, d_lo = 0.0, f0, slope
     a_hi, f_hi, d_hi = 0.0, f0, slope
     hi_bad = False
-    a_b, f_b, g_b, fa_b = 0.0, f0, g0, f0_
+    a_b, f_b, g_b, fa_b, x_b = 0.0, f0, g0, f0_, None
     evals = 0
+    isfinite = math.isfinite
     for _ in range(maxls):
         if stage == _DONE:
             break
         a = a_cur if stage == _BRACKET else _cubic_host(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi, hi_bad)
-        ft_, gt = fun(x + a * d)
+        xt = x + a * d
+        ft_, gt = fun(xt)
         evals += 1
         ft = float(ft_)
-        finite = math.isfinite(ft) and bool(xp.all(xp.isfinite(gt)))
-        if not finite:
-            ft, gt = f0, g0
-        dt = float(dot(gt, d, xp=xp))
+        dt = float(rowsum(gt * d))
+        # A gradient with NaN or inf makes its product with d NaN or inf: only then need
+        # its entries be looked at (a finite gradient may still overflow the product).
+        finite = True
+        if not (isfinite(ft) and isfinite(dt)):
+            finite = isfinite(ft) and bool(xp.all(xp.isfinite(gt)))
+            if not finite:
+                ft, gt = f0, g0
+                dt = float(rowsum(gt * d))
         sufficient = finite and ft <= f0 + a * decrease
         wolfe = sufficient and abs(dt) <= curvature
         done = False
@@ -295,11 +331,93 @@ def _strong_wolfe_host(
                 a_hi, f_hi, d_hi, hi_bad = a_lo, f_lo, d_lo, False
             a_lo, f_lo, d_lo = a, ft, dt
         if done or (sufficient and ft < f_b):
-            a_b, f_b, g_b, fa_b = a, ft, gt, ft_
+            a_b, f_b, g_b, fa_b, x_b = a, ft, gt, ft_, xt
         if done or (stage == _ZOOM and abs(a_hi - a_lo) <= tiny * max(a_hi, a_lo)):
             stage = _DONE
-    moved = xp.asarray(a_b > 0, device=device_of(x))
-    return Search(x + a_b * d, fa_b, g_b, moved, evals), xp.asarray(a_b, dtype=x.dtype)
+    moved = a_b > 0
+    # x + a_b d is the very point evaluated at a_b (the same float a_b, the same sum).
+    if x_b is None or not moved:
+        x_b = x + a_b * d
+    return x_b, fa_b, g_b, moved, evals, a_b
+
+
+def backtracking_scalar(
+    fun: ValueAndGrad,
+    x: Array,
+    f0_: Array,
+    g0: Array,
+    d: Array,
+    alpha: float,
+    todo: bool,
+    *,
+    c1: float,
+    maxls: int,
+    lower: Array | None = None,
+    upper: Array | None = None,
+    xp: Any,
+    rowsum: Callable[[Array], Array] | None = None,
+) -> tuple[Array, Array, Array, bool, int]:
+    """:func:`backtracking` for one float64 row on the host, its scalars as Python
+    floats (the same IEEE double arithmetic): ``(x, f, g)`` of the point taken, whether
+    it moved, the evaluations. ``rowsum`` as for :func:`wolfe_scalar`."""
+    if rowsum is None:
+        rowsum = _sum_of(xp)
+    bounded = lower is not None
+    f0 = float(f0_)
+    pending = todo
+    a = alpha if todo else 0.0
+    slope = float(rowsum(g0 * d))
+    x_b, f_b, g_b = x, f0_, g0
+    moved = False
+    evals = 0
+    if bounded:
+        pg = _held_out(x, g0, lower, upper, xp)
+        pg0 = 0.81 * float(rowsum(pg * pg))  # as backtracking: 10 % smaller at least
+        level = f0 + 4.0 * float(xp.finfo(x.dtype).eps) * abs(f0)
+    for _ in range(maxls):
+        if not pending:
+            break
+        xt = x + a * d
+        if bounded:
+            xt = xp.minimum(xp.maximum(xt, lower), upper)
+        ft_, gt = fun(xt)
+        evals += 1
+        ft = float(ft_)
+        finite = math.isfinite(ft) and bool(xp.all(xp.isfinite(gt)))
+        ft_safe = ft if finite else f0
+        decrease = float(rowsum(g0 * (xt - x))) if bounded else a * slope
+        ok = finite and decrease < 0 and ft_safe <= f0 + c1 * decrease
+        if bounded and not ok and finite and ft_safe <= level:
+            # Level with f0 to rounding and a smaller projected gradient: see backtracking.
+            pgt = _held_out(xt, gt, lower, upper, xp)
+            ok = float(rowsum(pgt * pgt)) < pg0
+        if ok:
+            x_b, f_b, g_b = xt, ft_, gt
+            moved = True
+            break
+        # The minimiser of the quadratic through f0, the slope and f(a), in [a/10, a/2].
+        excess = ft_safe - f0 - a * slope
+        if finite and excess > 0:
+            q = -slope * a * a / (2.0 * excess)
+        else:
+            q = 0.5 * a
+        a = _minimum(_maximum(q, 0.1 * a), 0.5 * a)
+    return x_b, f_b, g_b, moved, evals
+
+
+def _sum_of(xp: Any) -> Callable[[Array], Array]:
+    """``sum(a, axis=-1)`` in ``xp``: what :func:`~rbo._arrays.dot` sums its products by."""
+    return lambda a: xp.sum(a, axis=-1)
+
+
+def _maximum(a: float, b: float) -> float:
+    """``maximum`` as the Array API takes it: NaN if either is NaN."""
+    return a if (a >= b or a != a) else b
+
+
+def _minimum(a: float, b: float) -> float:
+    """``minimum`` as the Array API takes it: NaN if either is NaN."""
+    return a if (a <= b or a != a) else b
 
 
 def backtracking(

@@ -7,7 +7,9 @@ holds for it, or its method reports a failure (``terminate``), and is frozen fro
 while the others go on. The only values read back to the host are whether any row still
 runs -- every step on the host or with a callback, every ``check_every`` steps on a
 device -- and the statuses once at the end. ``nit`` and ``nfev`` are host integers, so the
-iteration and evaluation budgets cost no read.
+iteration and evaluation budgets cost no read. A single float64 run on the host keeps
+that bookkeeping in Python numbers (:class:`~rbo._termination.ScalarRow`): the same
+arithmetic, without an array operation per test.
 """
 
 from __future__ import annotations
@@ -21,13 +23,12 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 from scipy.optimize import OptimizeResult
 
-from . import backends
 from ._arrays import Array, codes, dot, eps, select
 from ._bounds import projected_gradient
 from ._objective import BudgetExhausted, Objective
-from ._solver import Solver, failure_codes
+from ._solver import Solver
 from ._status import Status
-from ._termination import Rows, Tolerances
+from ._termination import Rows, ScalarRow, Tolerances, rows_for
 from .backends import Backend
 
 __all__ = ["attach", "run"]
@@ -76,7 +77,9 @@ def run(
         attach(exc, _start_result(objective, x0, backend, batched=batched, exc=exc))
         raise
     _check_start(state.f, xp, batched=batched)
-    rows = Rows(state, tolerances, host=host)
+    rows = rows_for(state, tolerances, host=host, rowsum=getattr(backend.kernels, "row_sum", None))
+    # A single run on the host never steps once stopped: every step is of a running row.
+    scalar = isinstance(rows, ScalarRow)
     check(state)
     path = [state] if return_trajectory else None
     # Stopped rows are put back after each step unless the method leaves them be; a
@@ -91,10 +94,10 @@ def run(
         if maxfev is not None and objective.nfev >= maxfev:
             ended = Status.MAXFEV
             break
-        active = rows.active
+        active = None if scalar else rows.active
         # A stopped row's later points (a batch steps on as a whole) do not count as best.
         objective.active = active if freeze or masks else None
-        objective.tag = rows.nit + 1
+        objective.tag = rows.tag()
         try:
             if masks:
                 new = solver.step(objective, state, active=active)  # type: ignore[call-arg]
@@ -104,7 +107,7 @@ def run(
                 new = solver.step(objective, state)
             state = new
             steps += 1
-            rows.update(state, failure_codes(solver.terminate(state), state.f))
+            rows.update(state, solver.terminate(state))
             if path is not None:
                 path.append(state)
             # A step that ended the last running row in a failure is not reported.
@@ -246,8 +249,9 @@ def _result(
     cut short by ``maxfev``), so that no evaluated point better than the result is lost.
     """
     xp = rows.xp
+    rows.finish()
     x, f, g, best_nit = _best(rows, objective, xp)
-    x, f, g, status = _honest(rows, solver, state, (x, f, g))
+    x, f, g, status = _honest(rows, solver, state, (x, f, g), backend)
     codes = [Status(int(c)) for c in backend.to_host(xp.reshape(status, (-1,))).tolist()]
     messages = [error if c == Status.ERROR and error else c.message for c in codes]
     explain = getattr(solver, "explain", None)
@@ -297,7 +301,11 @@ def _result(
 
 
 def _honest(
-    rows: Rows, solver: Solver[Any] | None, state: Any, best: tuple[Array, Array, Array]
+    rows: Rows,
+    solver: Solver[Any] | None,
+    state: Any,
+    best: tuple[Array, Array, Array],
+    backend: Backend,
 ) -> tuple[Array, Array, Array, Array]:
     """Per row, the point to return and its status, tested on that point.
 
@@ -318,12 +326,12 @@ def _honest(
     def meets(x: Array, g: Array) -> Array:
         if lower is not None and upper is not None:
             g = projected_gradient(x, g, lower, upper)
-        with backends.of(g).quiet():  # an overflowing |g|^2 meets no test
+        with backend.quiet():  # an overflowing |g|^2 meets no test
             return xp.sqrt(dot(g, g, xp=xp)) <= rows.tol.gtol
 
     ok = meets(x, g)
     gtol = status == int(Status.GTOL)
-    with backends.of(f).quiet():
+    with backend.quiet():
         # ftol, floored at f's rounding: a last point level with the best to rounding is
         # as low as the best (even with ftol=0).
         rtol = max(float(rows.tol.ftol), 4.0 * eps(f, xp=xp))
@@ -350,7 +358,10 @@ def _best(rows: Rows, objective: Objective, xp: Any) -> tuple[Array, Array, Arra
     better = bf < rows.f
     x = select(better, objective.best_x, rows.x, xp=xp, host=rows.host)
     g = select(better, objective.best_g, rows.g, xp=xp, host=rows.host)
-    return x, xp.where(better, bf, rows.f), g, xp.where(better, objective.best_tag, rows.best_nit)
+    tag = objective.best_tag
+    if isinstance(tag, int):  # a single run's step number, kept as a Python int
+        tag = codes(tag, rows.f)
+    return x, xp.where(better, bf, rows.f), g, xp.where(better, tag, rows.best_nit)
 
 
 def _trajectory(solver: Solver[Any] | None, path: list[Any]) -> OptimizeResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from . import backends
-from ._arrays import Array, eps
+from ._arrays import Array, _by_type, eps, namespace
 
 __all__ = ["FD_METHODS", "BudgetExhausted", "Objective"]
 
@@ -80,6 +81,13 @@ class Objective:
         self.replay: tuple[Array, Array, Array] | None = None
         self.first_f: Array | None = None  # the values of the first evaluation, f(x0)
         self._host: bool | None = None  # whether reading a flag back is free; found once
+        # A single row on the host compares its values as Python floats: best_f as one.
+        self._scalar = False
+        self._best_value = math.inf
+        # Array types of fun's values and gradients already checked (the type decides
+        # their namespace): later ones of the same type, shape and dtype pass at once.
+        self._value_type: Any = None
+        self._grad_type: Any = None
 
     def start(self, maxfev: int | None) -> None:
         """Enforce the budget ``maxfev`` (None: none) and keep the best point from now on."""
@@ -118,6 +126,18 @@ class Objective:
         On the host a single row costs one comparison, a batch a ``where`` only when some
         row improved; elsewhere ``where`` runs every time, so that nothing is read back.
         """
+        if self._scalar:
+            value = float(f)
+            active = self.active
+            if (
+                value < self._best_value
+                and math.isfinite(value)
+                and (active is None or bool(active))
+            ):
+                self.best_x, self.best_f, self.best_g = x, f, g
+                self.best_tag = 0 if self.tag is None else self.tag
+                self._best_value = value
+            return
         xp = self.xp
         better = xp.isfinite(f)
         if self.best_f is not None:
@@ -132,6 +152,9 @@ class Objective:
             inf = xp.full(f.shape, float("inf"), dtype=f.dtype, device=self.device)
             self.best_x, self.best_g = x, g
             self.best_f, self.best_tag = xp.where(better, f, inf), tag
+            if f.ndim == 0 and backends.of(f).eager(f):
+                self._scalar = True
+                self._best_value = float(self.best_f)
             return
         if self._host is None:
             self._host = backends.of(f).eager(f)
@@ -185,6 +208,18 @@ class Objective:
 
     def _value(self, f: Any) -> Array:
         xp, name, shape = self.xp, self.name, self.value_shape
+        if type(f) is self._value_type and f.shape == shape and f.dtype == self.dtype:
+            return f
+        if isinstance(f, float) and not shape:  # a Python (or NumPy) float
+            # A 0-d array of x's namespace and dtype (a NumPy float64 from np.sum) is
+            # already what the solvers take (the namespace first: dtypes of two libraries
+            # may warn when compared).
+            value: Any = f
+            if type(value) is not float and _by_type(value) and namespace(value) is xp:
+                if value.dtype == self.dtype:
+                    self._value_type = type(f)
+                    return f
+            return xp.asarray(f, dtype=self.dtype, device=self.device)
         if isinstance(f, bool) or not (
             isinstance(f, int | float) or array_api_compat.is_array_api_obj(f)
         ):
@@ -212,11 +247,15 @@ class Objective:
             raise ValueError(
                 f"{name} must return shape {shape} (a scalar per point); got shape {tuple(f.shape)}"
             )
+        if _by_type(f) and tuple(f.shape) == shape:
+            self._value_type = type(f)
         f = xp.reshape(f, shape)
         return f if f.dtype == self.dtype else xp.astype(f, self.dtype)
 
     def _grad(self, g: Any, x: Array) -> Array:
         xp = self.xp
+        if type(g) is self._grad_type and g.shape == x.shape and g.dtype == self.dtype:
+            return g
         if not array_api_compat.is_array_api_obj(g):
             try:
                 g = xp.asarray(g, dtype=self.dtype, device=self.device)
@@ -229,6 +268,8 @@ class Objective:
             )
         if not xp.isdtype(g.dtype, "real floating"):
             raise TypeError(f"the gradient must be real floating; got dtype {g.dtype}")
+        if _by_type(g):
+            self._grad_type = type(g)
         return g if g.dtype == self.dtype else xp.astype(g, self.dtype)
 
     def _check_namespace(self, a: Array, what: str) -> None:

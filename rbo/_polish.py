@@ -195,7 +195,8 @@ def roll_and_polish(
             if shrunk >= plan.fine:
                 break
             shrunk += 1
-            small = first_ball.radius * plan.grow**-shrunk
+            # (fixed numbers here: a schedule ended the rolls above)
+            small = float(first_radius) * plan.grow**-shrunk  # type: ignore[arg-type]
             ball = dataclasses.replace(
                 first_ball,
                 radius=small,
@@ -203,10 +204,11 @@ def roll_and_polish(
             )
         else:  # nothing lower within this ball's reach: a larger one reaches further
             grown += 1
+            radius, lr = float(ball.radius), float(ball.lr)  # type: ignore[arg-type]
             ball = dataclasses.replace(
                 ball,
-                radius=ball.radius * plan.grow,
-                lr=ball.lr * plan.grow if "lr" not in given else ball.lr,
+                radius=radius * plan.grow,
+                lr=lr * plan.grow if "lr" not in given else ball.lr,
             )
     phases["roll"] = _merged(rolls, backend)
     phases["polish"] = _merged(polishes, backend) if polishes else None

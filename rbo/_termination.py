@@ -8,16 +8,18 @@ reads a single flag back (:meth:`Rows.running`) only every few steps.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from array_api_compat import array_namespace
+from array_api_compat import device as device_of
 
-from ._arrays import Array, codes, dot, select
-from ._solver import RUNNING, StateFields
+from ._arrays import Array, codes, dot, namespace, select
+from ._solver import RUNNING, StateFields, failure_codes
 from ._status import Status
 
-__all__ = ["RUNNING", "Rows", "Tolerances", "gradient_small", "step_small"]
+__all__ = ["RUNNING", "Rows", "ScalarRow", "Tolerances", "gradient_small", "rows_for", "step_small"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class Rows:
     """
 
     def __init__(self, state: StateFields, tol: Tolerances, *, host: bool) -> None:
-        xp = array_namespace(state.x)
+        xp = namespace(state.x)
         self.xp, self.tol, self.host = xp, tol, host
         self.x, self.f, self.g = state.x, state.f, state.g
         self.best_nit = codes(0, state.f)
@@ -85,9 +87,15 @@ class Rows:
         """Whether any row still runs: the one value the loop reads back."""
         return bool(self.xp.any(self.active))
 
-    def update(self, state: StateFields, failure: Array) -> None:
-        """Account for a step: ``failure`` holds per-row Status codes (``RUNNING``: none)."""
+    def tag(self) -> Any:
+        """What the objective records as the step of the points the next step evaluates."""
+        return self.nit + 1
+
+    def update(self, state: StateFields, failure: Any) -> None:
+        """Account for a step: ``failure`` is the method's verdict (per-row Status codes,
+        ``RUNNING`` where none; a :class:`Status` for every row; None for none)."""
         xp = self.xp
+        failure = failure_codes(failure, state.f)
         run = self.active
         # A step that failed was not made; one that brought the ball to rest was.
         made = (failure == RUNNING) | (failure == int(Status.AT_REST))
@@ -113,8 +121,9 @@ class Rows:
     ) -> None:
         """Stop the rows for which a test holds (the first that holds names the status).
 
-        ``norms``: ``(|g|^2, |x|^2)`` per row, if the state keeps them; ``retrying``: per
-        row, the method stayed put to retry its step (so a zero step is no convergence).
+        ``norms``: ``(|g|^2, |x|^2)`` per row, if the state keeps them (either may be
+        None: not kept); ``retrying``: per row, the method stayed put to retry its step (so
+        a zero step is no convergence).
         """
         xp, tol = self.xp, self.tol
         gg, xx = (None, None) if norms is None else norms
@@ -130,6 +139,9 @@ class Rows:
         for holds, status in reversed(tests):  # the first test that holds wins: apply it last
             self.status = xp.where(run & holds, self._code(status), self.status)
 
+    def finish(self) -> None:
+        """Make the fields arrays for the result (they are already)."""
+
     def stop(self, status: Status, *, every_row: bool = False) -> None:
         """Give every running row ``status`` (a budget ran out, or the run was stopped);
         with ``every_row``, the rows that had stopped too (an error ended the batch)."""
@@ -140,3 +152,126 @@ class Rows:
 
     def _code(self, status: Status) -> Array:
         return codes(int(status), self.status)
+
+
+class ScalarRow(Rows):
+    """:class:`Rows` for a single float64 run on the host, kept in Python numbers.
+
+    Every test and update is the same IEEE double arithmetic as the array version's on
+    0-d float64 arrays, so the run stops at the same step with the same status; the
+    loop's bookkeeping then costs no array operations. :meth:`finish` turns the fields
+    into the 0-d arrays the result is built from.
+    """
+
+    def __init__(
+        self,
+        state: StateFields,
+        tol: Tolerances,
+        *,
+        host: bool,
+        rowsum: Callable[[Array], Array] | None = None,
+    ) -> None:
+        self.xp, self.tol, self.host = namespace(state.x), tol, host
+        xp = self.xp
+        # sum(a, axis=-1) as the backend sums exactly (Kernels.row_sum): dot's sum
+        self.rowsum = rowsum if rowsum is not None else (lambda a: xp.sum(a, axis=-1))
+        self.x, self.f, self.g = state.x, state.f, state.g
+        self.best = float(state.f)
+        self.best_nit = 0
+        self.nit = 0
+        self.stale = 0
+        self.anchor = self.best
+        self.status = RUNNING
+        self.finished = False
+
+    @property
+    def active(self) -> Any:
+        """Still running (a Python bool)."""
+        return self.status == RUNNING
+
+    def running(self) -> bool:
+        return self.status == RUNNING
+
+    def update(self, state: StateFields, failure: Any) -> None:
+        code = RUNNING if failure is None else int(failure)  # a Status or a 0-d code
+        run = self.status == RUNNING
+        if run:
+            if code == RUNNING or code == int(Status.AT_REST):
+                self.nit += 1
+            self.status = code
+            run = code == RUNNING
+        f = float(state.f)
+        if run and f < self.best:  # NaN compares false: never best
+            self.x, self.f, self.g = state.x, state.f, state.g
+            self.best = f
+            self.best_nit = self.nit
+        anchor = self.anchor
+        floor = self.tol.ftol * _at_least_one(abs(anchor))
+        progress = (anchor - self.best) > floor
+        if run:
+            if progress:
+                self.anchor = self.best
+                self.stale = 0
+            else:
+                self.stale += 1
+
+    def check(
+        self,
+        state: StateFields,
+        norms: tuple[Array, Array] | None = None,
+        retrying: Array | None = None,
+    ) -> None:
+        if self.status != RUNNING:
+            return
+        tol = self.tol
+        gg, xx = (None, None) if norms is None else norms
+        if tol.gtol > 0:
+            if gg is None:
+                gg = self.rowsum(state.g * state.g)
+            if math.sqrt(float(gg)) <= tol.gtol:  # sqrt(NaN) is NaN: no test holds
+                self.status = int(Status.GTOL)
+                return
+        if state.nit > 0 and tol.xtol > 0 and not (retrying is not None and bool(retrying)):
+            if xx is None:
+                xx = self.rowsum(state.x * state.x)
+            if float(state.step_norm) <= tol.xtol * (1.0 + math.sqrt(float(xx))):
+                self.status = int(Status.XTOL)
+                return
+        if tol.patience is not None and self.stale >= tol.patience:
+            self.status = int(Status.STAGNATION)
+
+    def stop(self, status: Status, *, every_row: bool = False) -> None:
+        if every_row or self.status == RUNNING:
+            self.status = int(status)
+
+    def finish(self) -> None:
+        """The fields as 0-d arrays, as :class:`Rows` holds them (for the result)."""
+        if self.finished:
+            return
+        self.finished = True
+        like = self.f
+        self.status = codes(self.status, like)
+        self.nit = codes(self.nit, like)
+        self.best_nit = codes(self.best_nit, like)
+        self.stale = codes(self.stale, like)
+        self.anchor = self.xp.asarray(self.anchor, dtype=like.dtype, device=device_of(like))
+
+
+def _at_least_one(a: float) -> float:
+    """``maximum(a, 1)`` as NumPy takes it (NaN stays NaN)."""
+    return a if (a >= 1.0 or a != a) else 1.0
+
+
+def rows_for(
+    state: StateFields,
+    tol: Tolerances,
+    *,
+    host: bool,
+    rowsum: Callable[[Array], Array] | None = None,
+) -> Rows:
+    """The bookkeeping of a run: :class:`ScalarRow` for a single float64 row on the host
+    (``rowsum``: the backend's exact row sum), else :class:`Rows`."""
+    xp = namespace(state.x)
+    if host and state.f.ndim == 0 and state.x.dtype == xp.float64:
+        return ScalarRow(state, tol, host=host, rowsum=rowsum)
+    return Rows(state, tol, host=host)

@@ -154,6 +154,45 @@ def test_lbfgs_batched_rows_equal_separate_runs(backend: Any) -> None:
         assert int(_np(batch.nit)[i]) == one.nit
 
 
+def _wrong_gradient(x: Any) -> tuple[Any, Any]:
+    """A bowl whose gradient points uphill: every line search fails."""
+    xp = array_namespace(x)
+    return xp.sum(x * x, axis=-1), -2.0 * x + 0.1
+
+
+@pytest.mark.parametrize(
+    "fg, start, options",
+    [
+        (rosenbrock, np.linspace(-1.0, 1.0, 10), {"method": "lbfgs"}),
+        (rosenbrock, np.zeros(6), {"method": "lbfgs", "bounds": [(-0.5, 0.7)] * 6}),
+        (rosenbrock, np.zeros(12), {"method": "lbfgs", "m": 3, "gtol": 1e-10}),
+        (_wrong_gradient, np.ones(3), {"method": "lbfgs"}),
+        (_wrong_gradient, np.ones(3), {"method": "lbfgs", "bounds": [(-2.0, 2.0)] * 3}),
+        (rbo.problems.rastrigin.value_and_grad, np.full(5, 2.2), {}),
+    ],
+    ids=["rosenbrock", "bounded", "m3", "uphill", "uphill-bounded", "rbo"],
+)
+def test_single_run_takes_the_very_steps_of_a_batch_of_one(
+    backend: Any, fg: Any, start: np.ndarray, options: dict[str, Any]
+) -> None:
+    # A single float64 run on the host keeps its scalars as Python floats; a batch runs
+    # the array code. Both are the same IEEE arithmetic, so they must agree to the bit
+    # (torch sums a batch's rows in another order than one row, and a device run takes
+    # neither host path).
+    if backend.name not in ("numpy", "strict-cpu"):
+        pytest.skip("a batch's sums round as one row's only on NumPy")
+    one = rbo.minimize(fg, backend.asarray(start), jac=True, **options)
+    batch = rbo.minimize(fg, backend.asarray(start[None]), jac=True, vectorized=True, **options)
+    assert (one.nfev, one.nit, one.status) == (
+        batch.nfev,
+        int(_np(batch.nit)[0]),
+        int(_np(batch.status)[0]),
+    )
+    assert one.fun == float(_np(batch.fun)[0]) and one.fun_last == float(_np(batch.fun_last)[0])
+    np.testing.assert_array_equal(_np(one.x), _np(batch.x)[0])
+    np.testing.assert_array_equal(_np(one.x_last), _np(batch.x_last)[0])
+
+
 def test_lbfgs_freezes_finished_rows(backend: Any) -> None:
     solver = LBFGS()
     x0 = backend.asarray(np.array([[1.0, 2.0], [3.0, -1.0]]))
