@@ -306,7 +306,7 @@ def multistart(
     generator = _generator(backends.get("numpy"), rng)
     task = _Task(fun, args, jac, where, low, high, vectorized)
     if runner is not None and runner[0] == "pool":
-        _check_picklable(task, runner[1])
+        _check_picklable(task, runner[1].k)
     search = _Search(
         task=task, runner=runner, retries=retries, where=where, dtype=dtype,
         generator=generator, low=low, high=high, m=n_starts, budget=maxfev, cost=cost,
@@ -319,6 +319,8 @@ def multistart(
     finally:
         if search.watch.bar is not None:
             search.watch.bar.close()
+        if runner is not None and runner[0] == "pool":
+            runner[1].close()
     return search.result()
 
 
@@ -1117,7 +1119,7 @@ def _runner(workers: Any) -> Any:
         k = int(workers)
         if k < 1:
             raise ValueError(f"workers must be >= 1; got {k}")
-        return None if k == 1 else ("pool", k)
+        return None if k == 1 else ("pool", _Pool(k))
     if callable(workers):
         return ("map", workers)
     raise TypeError(
@@ -1140,10 +1142,15 @@ def _balls(
             yield i, ball(item)
         return
     kind, how = runner
-    if kind == "pool":
-        yield from _pool(how, ball, items, retries)
-    elif kind == "dask":
-        yield from _dask(how, ball, items, retries)
+    if kind in ("pool", "dask"):
+        # A round's runs go out as a few chunks, about two per worker: a run may take
+        # only milliseconds, and each task costs the engine as much.
+        k = how.k if kind == "pool" else max(1, sum(how.nthreads().values()))
+        chunks = _chunks(len(items), 2 * k)
+        groups = [[items[i] for i in chunk] for chunk in chunks]
+        engine = _pool if kind == "pool" else _dask
+        for c, results in engine(how, _Chunk(ball), groups, retries):
+            yield from zip(chunks[c], results, strict=True)
     else:
         try:
             yield from enumerate(how(ball, items))
@@ -1168,20 +1175,65 @@ def _check_picklable(ball: Any, workers: int) -> None:
         raise TypeError(_PICKLE_HINT.format(why=f"workers={workers}: {exc}")) from exc
 
 
-def _pool(
-    k: int, ball: Any, items: list[Any], retries: int
-) -> Iterator[tuple[int, OptimizeResult]]:
-    """The balls on ``k`` processes; those lost when a process dies run again."""
-    import multiprocessing
+def _chunks(n: int, parts: int) -> list[list[int]]:
+    """``range(n)`` in at most ``parts`` contiguous chunks of near-equal size."""
+    parts = max(1, min(parts, n))
+    size, extra = divmod(n, parts)
+    out, start = [], 0
+    for c in range(parts):
+        stop = start + size + (c < extra)
+        out.append(list(range(start, stop)))
+        start = stop
+    return out
 
-    # Not fork: the caller may have threads (a Dask client, BLAS), which fork can deadlock.
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+class _Chunk:
+    """``ball`` over a list of items, in order: one task of a worker."""
+
+    def __init__(self, ball: Any) -> None:
+        self.ball = ball
+
+    def __call__(self, items: list[Any]) -> list[OptimizeResult]:
+        return [self.ball(item) for item in items]
+
+
+class _Pool:
+    """``k`` worker processes kept for the whole search: the rounds of a search are many
+    and short, and starting processes (each importing rbo) for every round cost more than
+    the balls. A pool broken by a lost process is replaced."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.executor: ProcessPoolExecutor | None = None
+
+    def get(self) -> ProcessPoolExecutor:
+        if self.executor is None:
+            import multiprocessing
+
+            # Not fork: the caller may have threads (a Dask client, BLAS), which fork can
+            # deadlock.
+            methods = multiprocessing.get_all_start_methods()
+            method = "forkserver" if "forkserver" in methods else "spawn"
+            self.executor = ProcessPoolExecutor(
+                max_workers=self.k, mp_context=multiprocessing.get_context(method)
+            )
+        return self.executor
+
+    def close(self, *, cancel: bool = False) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=cancel)
+            self.executor = None
+
+
+def _pool(
+    pool: _Pool, ball: Any, items: list[Any], retries: int
+) -> Iterator[tuple[int, OptimizeResult]]:
+    """The balls on the pool's processes; those lost when a process dies run again."""
     pending = list(range(len(items)))
     for attempt in range(retries + 1):
-        pool = ProcessPoolExecutor(max_workers=min(k, len(pending)), mp_context=context)
         try:
-            futures = {pool.submit(ball, items[i]): i for i in pending}
+            executor = pool.get()
+            futures = {executor.submit(ball, items[i]): i for i in pending}
             running = set(futures)
             while running:
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
@@ -1192,10 +1244,12 @@ def _pool(
                     yield i, result
             return
         except BrokenProcessPool:
+            pool.close(cancel=True)  # the next attempt starts fresh processes
             if attempt == retries:
                 raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:
+            pool.close(cancel=True)  # an error or a stop: nothing more to wait for
+            raise
 
 
 def _dask(

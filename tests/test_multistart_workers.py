@@ -228,3 +228,13 @@ def test_progress_bar_counts_the_budget(capsys: pytest.CaptureFixture[str]) -> N
     pytest.importorskip("tqdm")
     res = rbo.multistart(objective, BOX, 3, rng=0, progress=True, **KW)
     assert f"{res.nfev}/{KW['maxfev']}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("n", "parts"), [(16, 4), (5, 4), (3, 8), (1, 1), (7, 2)])
+def test_a_round_goes_out_in_contiguous_chunks_covering_every_run_once(n: int, parts: int) -> None:
+    from rbo._multistart import _chunks
+
+    chunks = _chunks(n, parts)
+    assert [i for c in chunks for i in c] == list(range(n))
+    assert len(chunks) == min(n, parts) and all(chunks)
+    assert max(map(len, chunks)) - min(map(len, chunks)) <= 1
