@@ -46,8 +46,6 @@ def timed(**kw: Any) -> tuple[float, Any]:
         ARGS.balls,
         jac=True,
         rng=0,
-        radius=0.5,
-        lr=0.01,
         maxiter=ARGS.maxiter,
         patience=None,
         **kw,

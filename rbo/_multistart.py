@@ -96,12 +96,15 @@ def multistart(
         1.5 times larger, and past 0.5 it starts again at 0.02: small hops while they
         find lower minima, larger ones as they stop doing so (as the growing ball of
         :func:`rbo.minimize`'s phases). A run that fails is recorded and the slot goes
-        on. ``radius``, ``polish_fraction``, ``segment`` and ``basin_tol`` do not apply.
+        on. It rolls no ball: ``radius``, ``polish_fraction``, ``segment``,
+        ``basin_tol`` and the balls' options (``**kwargs``) are refused with a
+        ValueError naming them, rather than dropped.
     ``"basin-roll"``
         As ``"basin"``, but every other run first rolls a ball of radius (and ``lr``)
         ``size`` times the box's mean width for 10 steps from the hop's start (at most
         half the run's share of the budget), then polishes from the lowest point the
-        ball touched.
+        ball touched. The balls' options apply; ``radius``, ``polish_fraction``,
+        ``segment`` and ``basin_tol`` are refused.
 
     The other schedules keep ``n_starts`` balls rolling, in rounds of ``segment``
     calls per ball (each round one :func:`rbo.minimize` per ball, from where the ball
@@ -269,6 +272,21 @@ def multistart(
             f"maxfev must cover a start and one step of a ball, {2 * cost} calls of fun "
             f"with jac={jac!r} in {n} dimensions; got {maxfev}"
         )
+    unused: list[str] = []
+    if schedule in ("basin", "basin-roll"):
+        # Said, not silently dropped: these shape the ball schedules only.
+        unused = [
+            name
+            for name, value, default in (
+                ("radius", radius, None),
+                ("segment", segment, None),
+                ("polish_fraction", polish_fraction, 0.2),
+                ("basin_tol", basin_tol, 0.01),
+            )
+            if value is not default and value != default
+        ]
+        if schedule == "basin":
+            unused += sorted(kwargs)  # the options of a ball, which "basin" never rolls
     segment = check_count("segment", segment, minimum=1, allow_none=True)
     if segment is None:
         segment = max(30, 10 * (n + 1)) * cost
@@ -279,6 +297,13 @@ def multistart(
         radius = 0.3 * width
     elif isinstance(radius, bool) or not isinstance(radius, numbers.Real) or not radius > 0:
         raise ValueError(f"radius must be a positive number; got {radius!r}")
+    if unused:
+        raise ValueError(
+            f"schedule={schedule!r} does not use {', '.join(unused)}: leave "
+            f"{'it' if len(unused) == 1 else 'them'} out, or choose a schedule that "
+            "rolls balls with them ('basin-roll' takes the balls' options; 'restart', "
+            "'hop' and 'radius' take all of these)"
+        )
     if str(kwargs.get("method", "rbo")).lower() == "rbo":
         # The ball of rbo.minimize's phases, in the box's units: a step of a radius at
         # most, rough foot points (benchmarks/global_search.py: 23 successes of 65

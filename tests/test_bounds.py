@@ -296,7 +296,7 @@ def test_rbo_batched_rows_stay_in_the_box_and_reach_its_minimum() -> None:
 def test_multistart_keeps_the_runs_of_a_bounded_method_in_its_box() -> None:
     calls: list[Any] = []
     fun, jac = _bowl(Backend("numpy", rbo.backends.get("numpy").namespace()), calls)
-    res = rbo.multistart(fun, BOX, 4, jac=jac, method="sgd", rng=0, maxiter=200)
+    res = rbo.multistart(fun, BOX, 4, jac=jac, schedule="restart", method="sgd", rng=0, maxiter=200)
     points = np.array([x.tolist() for x in calls])
     assert points.min() >= -1.0 and points.max() <= 1.0
     np.testing.assert_allclose(res.x, [1.0, 0.5], atol=1e-6)

@@ -17,7 +17,7 @@ import rbo
 from rbo.problems import rastrigin
 
 BOX = [(-3.0, 3.0)] * 2
-KW: dict[str, Any] = {"jac": True, "radius": 0.5, "maxfev": 300}
+KW: dict[str, Any] = {"jac": True, "maxfev": 300}
 M = 4
 
 
@@ -63,7 +63,10 @@ def assert_same(a: Any, b: Any) -> None:
 @pytest.fixture(scope="module", params=["basin", "restart"])
 def kw(request: pytest.FixtureRequest) -> dict[str, Any]:
     """The options of the searches compared, with the default schedule and an old one."""
-    return {**KW, "schedule": request.param}
+    kw = {**KW, "schedule": request.param}
+    if request.param == "restart":
+        kw["radius"] = 0.5  # (basin rolls no ball, and says so when given a radius)
+    return kw
 
 
 @pytest.fixture(scope="module")
@@ -238,3 +241,20 @@ def test_a_round_goes_out_in_contiguous_chunks_covering_every_run_once(n: int, p
     assert [i for c in chunks for i in c] == list(range(n))
     assert len(chunks) == min(n, parts) and all(chunks)
     assert max(map(len, chunks)) - min(map(len, chunks)) <= 1
+
+
+@pytest.mark.parametrize(
+    ("schedule", "given", "named"),
+    [
+        ("basin", {"radius": 0.5}, "radius"),
+        ("basin", {"lr": 0.1, "proj_rtol": 0.2}, "lr, proj_rtol"),
+        ("basin", {"segment": 30}, "segment"),
+        ("basin-roll", {"polish_fraction": 0.5}, "polish_fraction"),
+        ("basin-roll", {"basin_tol": 0.1}, "basin_tol"),
+    ],
+)
+def test_options_a_schedule_does_not_use_are_named_not_dropped(
+    schedule: str, given: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ValueError, match=f"does not use {named}"):
+        rbo.multistart(objective, BOX, jac=True, maxfev=300, schedule=schedule, **given)
