@@ -101,6 +101,7 @@ def test_multistart_finds_rastrigin_global_minimum(backend: Backend) -> None:
         backend=backends.of(like),
         dtype="float64",
         vectorized=True,
+        schedule="restart",  # balls, as rows of one batch
         radius=0.5,
         lr=0.01,
         patience=15,

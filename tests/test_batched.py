@@ -55,6 +55,7 @@ def test_batch_equals_separate_runs(device: str | None, m: int, steps: int) -> N
 
 def test_multistart_batch_and_one_by_one_share_their_first_round() -> None:
     kw: dict[str, Any] = {"jac": True, "rng": 11, "radius": 1.0, "lr": 0.02, "maxfev": 600}
+    kw["schedule"] = "restart"  # balls, as rows of one batch
     box = [(-4.0, 4.0)] * 3
     batch = rbo.multistart(rastrigin.value_and_grad, box, 8, vectorized=True, **kw)
     loop = rbo.multistart(rastrigin.value_and_grad, box, 8, **kw)
@@ -69,7 +70,7 @@ def test_multistart_batch_and_one_by_one_share_their_first_round() -> None:
 
 
 def test_multistart_is_reproducible_from_its_rng() -> None:
-    kw: dict[str, Any] = {"jac": True, "vectorized": True, "maxiter": 20}
+    kw: dict[str, Any] = {"jac": True, "vectorized": True, "maxiter": 20, "schedule": "restart"}
     box = Bounds([-1.0, 0.0], [1.0, 2.0])
     a = rbo.multistart(rosenbrock.value_and_grad, box, 5, rng=4, **kw)
     b = rbo.multistart(rosenbrock.value_and_grad, box, 5, rng=4, **kw)

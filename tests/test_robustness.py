@@ -781,6 +781,7 @@ def test_multistart_returns_the_best_of_its_runs(
             vectorized=vectorized,
             backend=backend,
             dtype=dtype,
+            schedule="restart",  # balls, whose steps maxiter bounds
             maxiter=5,
             maxfev=40 * n,  # the budget of the whole search
         )
@@ -801,7 +802,7 @@ def test_multistart_bad_rng_raises_naming_it(seed: Any) -> None:
     if _known(case):
         return
     with pytest.raises((TypeError, ValueError), match="rng"):
-        rbo.multistart(rastrigin, [(-1.0, 1.0)], 2, jac=rastrigin.jac, rng=seed, maxiter=2)
+        rbo.multistart(rastrigin, [(-1.0, 1.0)], 2, jac=rastrigin.jac, rng=seed, maxfev=20)
 
 
 # ---------------------------------------------------------------------------- known failures
@@ -827,7 +828,7 @@ def test_an_error_in_the_first_gradient_carries_rbo_result() -> None:
 @pytest.mark.parametrize("seed", [-1, 1.5])
 def test_multistart_bad_rng_names_rng(seed: Any) -> None:
     with pytest.raises((TypeError, ValueError), match="rng"):
-        rbo.multistart(rastrigin, [(-1.0, 1.0)], 2, jac=rastrigin.jac, rng=seed, maxiter=2)
+        rbo.multistart(rastrigin, [(-1.0, 1.0)], 2, jac=rastrigin.jac, rng=seed, maxfev=20)
 
 
 @pytest.mark.parametrize(
