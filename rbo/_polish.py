@@ -103,6 +103,15 @@ def roll_and_polish(
     local_tests = dataclasses.replace(
         tolerances, patience=None, xtol=tolerances.xtol if "xtol" in given else 0.0
     )
+    narrow = objective.call_dtype
+    if narrow is not None and "patience" not in given:
+        # f computed in float16 or bfloat16 changes in steps of its rounding: once it
+        # stops falling by more than that, the line searches only spin on its
+        # quantised values (a float16 Rosenbrock took 51,612 evaluations to reach gtol).
+        rounding = float(array_namespace(x0).finfo(narrow).eps)
+        local_tests = dataclasses.replace(
+            local_tests, patience=plan.roll_patience, ftol=max(tolerances.ftol, rounding)
+        )
     lbfgs = LBFGS(lower=lower, upper=upper)
 
     def phase(

@@ -281,3 +281,16 @@ def test_fine_balls_follow_spent_growth_each_smaller_than_the_first(monkeypatch:
     first = plain.radius / 2.0**phases.PLAN.max_growth
     assert fine.radius == pytest.approx(first / 4)
     assert fine.fun <= plain.fun + 1e-12 and fine.success
+
+
+def test_a_float16_start_stops_when_f_stops_falling_by_more_than_its_rounding() -> None:
+    # f in float16 falls in steps of its rounding; the local phase and the polish used
+    # to spin on those quantised values to maxiter (51,612 evaluations on Rosenbrock).
+    rosenbrock = rbo.problems.rosenbrock
+    res = rbo.minimize(rosenbrock.value_and_grad, np.array([-1.2, 1.0], np.float16), jac=True)
+    assert res.nfev < 5000
+    assert res.x.dtype == np.float16 and float(res.fun) < 1e-3
+    assert res.status in (rbo.Status.GTOL, rbo.Status.STAGNATION)
+    if res.success:  # only where the gradient test holds
+        g = np.asarray(rosenbrock.jac(res.x.astype(np.float64)))
+        assert np.linalg.norm(g) <= 1e-5
