@@ -8,7 +8,8 @@ time spent inside the runs (the serial time over two), divided by the number of 
 the cost per run seen by the caller. BLAS is held to one thread (in the workers too), so
 that the serial run uses one core and the two workers two.
 
-Run: ``PYTHONPATH=. python3 benchmarks/workers.py [--balls 16] [--maxfev 4000]``.
+Run: ``PYTHONPATH=. python3 benchmarks/workers.py [--balls 16] [--maxfev 4000]
+[--schedule basin]`` (``--schedule restart``: balls rolling in longer rounds).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def timed(**kw: Any) -> tuple[float, Any]:
         jac=True,
         rng=0,
         maxfev=ARGS.maxfev,
+        schedule=ARGS.schedule,
         **kw,
     )
     return time.perf_counter() - t, res
@@ -96,5 +98,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--balls", type=int, default=16)
     parser.add_argument("--maxfev", type=int, default=4000)
+    parser.add_argument("--schedule", default="basin", help="the search's schedule")
     ARGS = parser.parse_args()
     main()
