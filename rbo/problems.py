@@ -34,6 +34,7 @@ Examples
 
 import functools
 import math
+import pickle
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -140,6 +141,13 @@ class Problem:
         """Gradient ``∇f(x)``, of the shape of ``x``."""
         return self.value_and_grad(x)[1]
 
+    def __reduce__(self) -> Any:
+        # A registered problem pickles by name (its fields hold local functions); one
+        # built otherwise pickles as a dataclass would, where its fields allow.
+        if PROBLEMS.get(self.name) is self:
+            return get, (self.name,)
+        return super().__reduce__()
+
     def minimum(self, n: int) -> tuple[list[float] | None, float | None]:
         """Global minimiser (or None) and minimum value (or None) in dimension ``n``."""
         _check_n(self.name, n, self.ndim, self.min_ndim)
@@ -194,20 +202,49 @@ def _landscape(
     """Decorator turning ``body(x, xp) -> (f, g)`` into a validated :class:`Problem`."""
 
     def build(body: Callable[[Array, Any], tuple[Array, Array]]) -> Problem:
-        def value_and_grad(x: Array) -> tuple[Array, Array]:
-            xp = array_namespace(x)
-            if x.ndim == 0:
-                raise ValueError(f"{name}: x must have shape (..., n), got a 0-d array")
-            if not xp.isdtype(x.dtype, "real floating"):
-                raise TypeError(f"{name}: x must have a real floating dtype, got {x.dtype}")
-            _check_n(name, x.shape[-1], ndim, min_ndim)
-            return body(x, xp)
-
-        value_and_grad.__name__ = value_and_grad.__qualname__ = f"{name}_value_and_grad"
-        value_and_grad.__doc__ = body.__doc__
+        value_and_grad = _Evaluator(name, body, ndim, min_ndim)
         return cls(name=name, value_and_grad=value_and_grad, ndim=ndim, min_ndim=min_ndim, **fields)
 
     return build
+
+
+class _Evaluator:
+    """A landscape's ``value_and_grad``: ``x`` checked, then its body. The registered
+    problems' evaluators (and the problems themselves) pickle by name, so that they run
+    on worker processes (``rbo.multistart(..., workers=2)``)."""
+
+    def __init__(
+        self,
+        name: str,
+        body: Callable[[Array, Any], tuple[Array, Array]],
+        ndim: int | None,
+        min_ndim: int,
+    ) -> None:
+        self.name, self.body, self.ndim, self.min_ndim = name, body, ndim, min_ndim
+        self.__name__ = self.__qualname__ = f"{name}_value_and_grad"
+        self.__doc__ = body.__doc__
+
+    def __call__(self, x: Array) -> tuple[Array, Array]:
+        xp = array_namespace(x)
+        if x.ndim == 0:
+            raise ValueError(f"{self.name}: x must have shape (..., n), got a 0-d array")
+        if not xp.isdtype(x.dtype, "real floating"):
+            raise TypeError(f"{self.name}: x must have a real floating dtype, got {x.dtype}")
+        _check_n(self.name, x.shape[-1], self.ndim, self.min_ndim)
+        return self.body(x, xp)
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        registered = PROBLEMS.get(self.name)
+        if registered is None or registered.value_and_grad is not self:
+            raise pickle.PicklingError(
+                f"{self.name}: only the registered problem (rbo.problems.get({self.name!r})) "
+                "pickles, by name; one built with other parameters does not"
+            )
+        return _registered_evaluator, (self.name,)
+
+
+def _registered_evaluator(name: str) -> Any:
+    return PROBLEMS[name].value_and_grad
 
 
 def _asarray(xp: Any, values: Sequence, like: Array) -> Array:

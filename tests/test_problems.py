@@ -8,6 +8,7 @@ import array_api_compat
 import numpy as np
 import pytest
 
+import rbo
 from rbo import problems
 from rbo.problems import PROBLEMS, Problem
 
@@ -475,3 +476,21 @@ def test_scientific_factories_reject_bad_parameters() -> None:
         problems.van_der_pol(duration=1.05, step=0.1)
     with pytest.raises(ValueError, match="van_der_pol"):
         problems.van_der_pol(step=0.0)
+
+
+def test_registered_problems_pickle_by_name_and_run_on_worker_processes() -> None:
+    import pickle
+
+    for name in ("rastrigin", "rosenbrock", "riemann", "lj7"):
+        problem = rbo.problems.get(name)
+        assert pickle.loads(pickle.dumps(problem)) is problem
+        assert pickle.loads(pickle.dumps(problem.value_and_grad)) is problem.value_and_grad
+    with pytest.raises(pickle.PicklingError, match="only the registered problem"):
+        pickle.dumps(rbo.problems.get("riemann", n_terms=5).value_and_grad)
+    # The library's own landscapes in the docs' examples, on two processes.
+    fg = rbo.problems.rastrigin.value_and_grad
+    box = [(-5.12, 5.12)] * 2
+    pooled = rbo.multistart(fg, box, 4, jac=True, maxfev=400, rng=0, workers=2)
+    serial = rbo.multistart(fg, box, 4, jac=True, maxfev=400, rng=0)
+    np.testing.assert_array_equal(pooled.x, serial.x)
+    assert pooled.nfev == serial.nfev
