@@ -877,13 +877,18 @@ class _Search:
         for i, ball in enumerate(alive):
             self._update(ball, results[i])
 
-    def _update(self, ball: _Ball, res: OptimizeResult) -> None:
+    def _count(self, ball: _Ball, res: OptimizeResult) -> int:
+        """What a run of ``ball`` spent, on the ball and on the search: its calls."""
         calls = int(res.calls)
         self.spent += calls
         self.njev += int(res.njev)
         ball.calls += calls
         ball.njev += int(res.njev)
         ball.nit += int(res.nit)
+        return calls
+
+    def _update(self, ball: _Ball, res: OptimizeResult) -> None:
+        calls = self._count(ball, res)
         ball.result = res
         f = _key(float(res.fun))
         if f < ball.best_f:
@@ -961,12 +966,7 @@ class _Search:
                 results = dict(_balls(self.runner, self.task, items, self.retries))
             for i, ball in enumerate(group):
                 res = results[i]
-                calls = int(res.calls)
-                self.spent += calls
-                self.njev += int(res.njev)
-                ball.calls += calls
-                ball.njev += int(res.njev)
-                ball.nit += int(res.nit)
+                calls = self._count(ball, res)
                 ball.polished = True
                 self.polished.append(ball.index)
                 f = _key(float(res.fun))
