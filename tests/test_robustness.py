@@ -568,14 +568,14 @@ def _check_run(case: dict[str, Any]) -> None:
 
 
 @pytest.mark.filterwarnings("ignore::rbo.ProjectionWarning")  # its settings are meant
-@PROFILE
+@_examples(0.5)
 @given(case=runs())
 def test_a_valid_run_returns_its_best_point_or_names_the_bad_start(case: dict[str, Any]) -> None:
     _check_run(case)
 
 
 @pytest.mark.filterwarnings("ignore::rbo.ProjectionWarning")  # its settings are meant
-@_examples(0.5)
+@_examples(0.25)
 @given(case=runs(batched=True))
 def test_a_vectorized_run_returns_each_rows_best_point(case: dict[str, Any]) -> None:
     _check_run(case)
@@ -756,7 +756,7 @@ def test_a_wrong_return_value_raises_naming_fun(
 # ---------------------------------------------------------------------------- multistart
 
 
-@_examples(0.5)
+@_examples(0.15)  # a search runs many balls, and strict and torch arrays cost
 @given(
     n=st.integers(1, 4),
     n_starts=st.integers(1, 5),
