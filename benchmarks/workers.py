@@ -8,8 +8,11 @@ time spent inside the runs (the serial time over two), divided by the number of 
 the cost per run seen by the caller. BLAS is held to one thread (in the workers too), so
 that the serial run uses one core and the two workers two.
 
+The three take ``--repeat`` turns, one search each a turn, and the table gives the median
+wall time and the median of the turns' speed-ups (the machine is shared, its load moves).
+
 Run: ``PYTHONPATH=. python3 benchmarks/workers.py [--balls 16] [--maxfev 4000]
-[--schedule basin]`` (``--schedule restart``: balls rolling in longer rounds).
+[--schedule basin] [--repeat 5]`` (``--schedule restart``: balls rolling in longer rounds).
 """
 
 from __future__ import annotations
@@ -66,12 +69,13 @@ def main() -> None:
         f"objective: {per_call * 1e3:.2f} ms per call; {ARGS.balls} runs a round, "
         f"maxfev {ARGS.maxfev}; {os.cpu_count()} CPUs (shared: timings may be noisy)"
     )
-    serial, ref = timed()
-    # A pool is started per call; the first also starts the forkserver: timed alone.
+    # The first search on processes starts them (and the forkserver); later searches
+    # with as many workers reuse them: the start is timed alone.
     start = time.perf_counter()
     rbo.multistart(costly, [(-3.0, 3.0)] * 4, 2, jac=True, rng=0, maxfev=8, workers=2)
     start = time.perf_counter() - start
-    pool, res_pool = timed(workers=2)
+    times: dict[str, list[float]] = {"serial": [], "pool": [], "dask": []}
+    same = True
     with (
         LocalCluster(
             n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
@@ -79,18 +83,30 @@ def main() -> None:
         Client(cluster) as client,
     ):
         timed(workers=client)  # warm the workers (imports)
-        dask, res_dask = timed(workers=client)
-    same = all(np.array_equal(r.runs.x, ref.runs.x) for r in (res_pool, res_dask))
-    in_runs = serial / 2  # the balls' own time, shared by two workers
-    print(f"{'workers':<28}{'wall s':>8}{'speed-up':>10}")
-    print(f"{'1 (this process)':<28}{serial:8.2f}{1.0:10.2f}")
-    print(f"{'2 (process pool)':<28}{pool:8.2f}{serial / pool:10.2f}")
-    print(f"{'2 (Dask LocalCluster)':<28}{dask:8.2f}{serial / dask:10.2f}")
-    print(f"first process pool start-up (a search of 8 calls, not in the table): {start:.2f} s")
+        # The three take turns, so that a change in the machine's load falls on all.
+        for _ in range(ARGS.repeat):
+            serial, ref = timed()
+            pool, res_pool = timed(workers=2)
+            dask, res_dask = timed(workers=client)
+            for key, value in (("serial", serial), ("pool", pool), ("dask", dask)):
+                times[key].append(value)
+            same &= all(np.array_equal(r.runs.x, ref.runs.x) for r in (res_pool, res_dask))
+    serial = float(np.median(times["serial"]))
+    print(f"{'workers':<28}{'wall s':>8}{'speed-up':>10}   speed-ups of the {ARGS.repeat} turns")
+    for key, label in (("serial", "1 (this process)"), ("pool", "2 (process pool)"),
+                       ("dask", "2 (Dask LocalCluster)")):  # fmt: skip
+        ratios = [a / b for a, b in zip(times["serial"], times[key], strict=True)]
+        wall = float(np.median(times[key]))
+        print(
+            f"{label:<28}{wall:8.2f}{float(np.median(ratios)):10.2f}   "
+            + " ".join(f"{r:.2f}" for r in ratios)
+        )
+    print(f"start of the processes (a first search of 8 calls, not in the table): {start:.2f} s")
     runs = len(ref.runs.x)
+    dask = float(np.median(times["dask"]))
     print(
-        f"Dask overhead per run: {(dask - in_runs) / runs * 1e3:.1f} ms "
-        f"(wall with Dask minus serial/2, over {runs} runs); same result: {same}"
+        f"Dask overhead per run: {(dask - serial / 2) / runs * 1e3:.1f} ms (median wall with "
+        f"Dask minus serial/2, over {runs} runs); same result every turn: {same}"
     )
 
 
@@ -99,5 +115,6 @@ if __name__ == "__main__":
     parser.add_argument("--balls", type=int, default=16)
     parser.add_argument("--maxfev", type=int, default=4000)
     parser.add_argument("--schedule", default="basin", help="the search's schedule")
+    parser.add_argument("--repeat", type=int, default=5, help="turns of the three")
     ARGS = parser.parse_args()
     main()

@@ -19,9 +19,12 @@ same ``rng`` gives the same result whatever runs the balls."""
 
 from __future__ import annotations
 
+import atexit
 import math
 import numbers
+import os
 import pickle
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -188,10 +191,12 @@ def multistart(
         ``workers=1``.
     workers : int, map-like callable or dask.distributed.Client
         What runs the balls of a round: ``1`` (default) this process; an int ``k > 1``,
-        a pool of ``k`` processes; a callable ``workers(func, iterable)`` returning the
-        results in order (``multiprocessing.Pool.map``, ``ThreadPoolExecutor.map``,
+        a pool of ``k`` processes (started by the first search, kept for the next ones
+        with as many workers, closed after five minutes unused); a callable
+        ``workers(func, iterable)`` returning the results in order
+        (``multiprocessing.Pool.map``, ``ThreadPoolExecutor.map``,
         ``client.get_executor().map``, ...); or a ``dask.distributed.Client``, to
-        which each ball's round is submitted as a task.
+        which a round's balls are submitted as one task per worker thread.
     retries : int
         How many times balls lost with their worker (a process pool broken by a dead
         process; for Dask, a task that failed outside ``fun``) are run again. The calls
@@ -331,21 +336,29 @@ def multistart(
     generator = _generator(backends.get("numpy"), rng)
     task = _Task(fun, args, jac, where, low, high, vectorized)
     if runner is not None and runner[0] == "pool":
-        _check_picklable(task, runner[1].k)
+        _check_picklable(task, runner[1])
+    bar = _bar(maxfev) if progress else None
+    if runner is not None and runner[0] == "pool":
+        runner = ("pool", _lease(runner[1]))  # nothing raises between here and the try
     search = _Search(
         task=task, runner=runner, retries=retries, where=where, dtype=dtype,
         generator=generator, low=low, high=high, m=n_starts, budget=maxfev, cost=cost,
         segment=segment, reserve=int(polish_fraction * maxfev), radius=float(radius),
         schedule=schedule, basin_tol=basin_tol, options=kwargs,
-        watch=_Watch(maxfev, disp, _bar(maxfev) if progress else None, callback),
+        watch=_Watch(maxfev, disp, bar, callback),
     )  # fmt: skip
     try:
         search.run()
+    except BaseException:
+        if runner is not None and runner[0] == "pool":
+            runner[1].close(cancel=True)  # a stop or an error: nothing more to wait for
+        raise
+    else:
+        if runner is not None and runner[0] == "pool":
+            _give_back(runner[1])
     finally:
         if search.watch.bar is not None:
             search.watch.bar.close()
-        if runner is not None and runner[0] == "pool":
-            runner[1].close()
     return search.result()
 
 
@@ -1137,14 +1150,15 @@ def _row(res: OptimizeResult, i: int, k: int) -> OptimizeResult:
 
 
 def _runner(workers: Any) -> Any:
-    """``None`` (this process), ``("pool", k)``, ``("dask", client)`` or ``("map", f)``."""
+    """``None`` (this process), ``("pool", k)``, ``("dask", client)`` or ``("map", f)``;
+    the pool's processes are leased by :func:`_lease` when the search starts."""
     if _is_dask_client(workers):
         return ("dask", workers)
     if isinstance(workers, numbers.Integral) and not isinstance(workers, bool):
         k = int(workers)
         if k < 1:
             raise ValueError(f"workers must be >= 1; got {k}")
-        return None if k == 1 else ("pool", _Pool(k))
+        return None if k == 1 else ("pool", k)
     if callable(workers):
         return ("map", workers)
     raise TypeError(
@@ -1168,10 +1182,12 @@ def _balls(
         return
     kind, how = runner
     if kind in ("pool", "dask"):
-        # A round's runs go out as a few chunks, about two per worker: a run may take
-        # only milliseconds, and each task costs the engine as much.
+        # A round's runs go out as a few chunks: a run may take only milliseconds, and
+        # each task costs the engine as much. Two per process balance the pool's rounds;
+        # one per Dask thread, as each Dask task costs far more (benchmarks/workers.py:
+        # 4.5-5.2 s against 4.9-5.4 s in three interleaved pairs).
         k = how.k if kind == "pool" else max(1, sum(how.nthreads().values()))
-        chunks = _chunks(len(items), 2 * k)
+        chunks = _chunks(len(items), 2 * k if kind == "pool" else k)
         groups = [[items[i] for i in chunk] for chunk in chunks]
         engine = _pool if kind == "pool" else _dask
         for c, results in engine(how, _Chunk(ball), groups, retries):
@@ -1230,8 +1246,11 @@ class _Pool:
     def __init__(self, k: int) -> None:
         self.k = k
         self.executor: ProcessPoolExecutor | None = None
+        self.timer: threading.Timer | None = None
 
     def get(self) -> ProcessPoolExecutor:
+        if self.executor is not None and not _healthy(self.executor):
+            self.close(cancel=True)  # lost a process while it waited for a search
         if self.executor is None:
             import multiprocessing
 
@@ -1245,9 +1264,82 @@ class _Pool:
         return self.executor
 
     def close(self, *, cancel: bool = False) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=cancel)
             self.executor = None
+
+
+def _healthy(executor: ProcessPoolExecutor) -> bool:
+    """Whether every process of ``executor`` is alive (it notices a death only later)."""
+    if getattr(executor, "_broken", False):
+        return False
+    processes = getattr(executor, "_processes", None) or {}
+    return all(process.is_alive() for process in processes.values())
+
+
+# Pools that finished a search wait here for the next search with as many workers, so
+# that a session of searches starts its processes once (each start imports numpy, scipy
+# and rbo: about a second, more than many searches take). One idle pool per size, closed
+# after _IDLE_S seconds unused or at exit; a search in progress never shares its pool.
+_IDLE_S = 300.0
+_idle: dict[int, _Pool] = {}
+_idle_lock = threading.Lock()
+
+
+def _lease(k: int) -> _Pool:
+    """An idle pool of ``k`` processes, or a new one (started on first use)."""
+    with _idle_lock:
+        pool = _idle.pop(k, None)
+    if pool is None:
+        return _Pool(k)
+    if pool.timer is not None:
+        pool.timer.cancel()
+        pool.timer = None
+    return pool
+
+
+def _give_back(pool: _Pool) -> None:
+    """Keep ``pool`` for the next search of its size, replacing an older idle one."""
+    if pool.executor is None:
+        return
+    with _idle_lock:
+        older = _idle.pop(pool.k, None)
+        _idle[pool.k] = pool
+    if older is not None:
+        older.close()
+    pool.timer = threading.Timer(_IDLE_S, _expire, (pool,))
+    pool.timer.daemon = True
+    pool.timer.start()
+
+
+def _expire(pool: _Pool) -> None:
+    with _idle_lock:
+        if _idle.get(pool.k) is not pool:
+            return  # leased again, or replaced
+        del _idle[pool.k]
+    pool.timer = None
+    pool.close()
+
+
+def _close_idle() -> None:
+    with _idle_lock:
+        pools = list(_idle.values())
+        _idle.clear()
+    for pool in pools:
+        pool.close()
+
+
+def _forget_idle() -> None:
+    # A forked child shares none of the parent's processes or threads.
+    _idle.clear()
+
+
+atexit.register(_close_idle)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_idle)
 
 
 def _pool(
@@ -1290,7 +1382,11 @@ def _dask(
         for future in as_completed(futures):
             yield index[future.key], future.result()
     finally:
-        client.cancel(futures)
+        # Only a stop or an error leaves tasks running; cancel is a round trip to the
+        # scheduler, and finished futures are released when dropped.
+        running = [future for future in futures if not future.done()]
+        if running:
+            client.cancel(running)
 
 
 def _key(f: float) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,21 @@ class DiesOnce:
             else:
                 os._exit(1)
         return rastrigin.value_and_grad(x)
+
+
+class RecordsPid:
+    """Rastrigin that leaves a file named by the id of each process that calls it."""
+
+    def __init__(self, where: Path) -> None:
+        self.where = where
+
+    def __call__(self, x: Any) -> Any:
+        (self.where / str(os.getpid())).touch()
+        return rastrigin.value_and_grad(x)
+
+
+def pids(where: Path) -> set[int]:
+    return {int(p.name) for p in where.iterdir()}
 
 
 def assert_same(a: Any, b: Any) -> None:
@@ -128,6 +144,31 @@ def test_process_lost_mid_search_is_rerun(serial: Any, kw: dict[str, Any], tmp_p
     res = rbo.multistart(DiesOnce(marker), BOX, M, rng=7, workers=2, **kw)
     assert marker.exists()
     assert_same(res, serial)
+
+
+def test_searches_on_processes_reuse_their_processes(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    rbo.multistart(RecordsPid(first), BOX, M, rng=7, workers=2, **KW)
+    rbo.multistart(RecordsPid(second), BOX, M, rng=7, workers=2, **KW)
+    assert os.getpid() not in pids(first)
+    assert pids(second) <= pids(first)  # no process started for the second search
+
+
+def test_a_process_lost_between_searches_is_replaced(
+    serial: Any, kw: dict[str, Any], tmp_path: Path
+) -> None:
+    rbo.multistart(RecordsPid(tmp_path), BOX, M, rng=7, workers=2, **KW)
+    for pid in pids(tmp_path):
+        os.kill(pid, 9)  # the kept processes die while no search runs
+    for pid in pids(tmp_path):
+        for _ in range(1000):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break  # gone (and reaped by its parent)
+            time.sleep(0.01)
+    assert_same(rbo.multistart(objective, BOX, M, rng=7, workers=2, retries=0, **kw), serial)
 
 
 @pytest.mark.parametrize("threads", [False, True])
