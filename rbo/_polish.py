@@ -62,8 +62,8 @@ class Plan:
     proj_rtol: float = 0.1  # the ball's foot points to 10 % of the first residual
     roll_patience: int = 20  # steps without a lower point that end a roll
     max_hops: int = 2  # rolls at most without maxfev (with it, the budget ends them)
-    grow: float = 2.0  # a roll that found nothing lower is followed by one this much larger
-    max_growth: int = 4  # ... at most this many times in a row (then the rolls end)
+    grow: float = 1.3  # a roll that found nothing lower is followed by one this much larger
+    max_growth: int = 10  # ... at most this many times in a row (then the rolls end)
     roll_share: float = 1.0  # without maxfev, each roll may spend this many local phases
     roll_floor: int = 20  # ... and at least this many evaluations
     local_share: float = 0.25  # of maxfev, the most the local phase may spend

@@ -239,8 +239,10 @@ def test_scale_sets_the_balls_radius_in_the_units_of_x() -> None:
     x0 = np.array([2.3, -1.7])
     small = rbo.minimize(p, x0, jac=p.jac, scale=0.01, maxfev=300)
     large = rbo.minimize(p, x0, jac=p.jac, scale=10.0, maxfev=300)
-    # (a ball that finds nothing lower grows, at most 2**4 times)
-    assert large.radius / small.radius >= 1000 / 16
+    # (a ball that finds nothing lower grows, at most grow**max_growth times)
+    import rbo._polish as phases
+
+    assert large.radius / small.radius >= 1000 / phases.PLAN.grow**phases.PLAN.max_growth
     with pytest.raises(ValueError, match="scale"):
         rbo.minimize(p, x0, jac=p.jac, scale=0.0)
     with pytest.raises(TypeError, match="scale"):
@@ -271,15 +273,16 @@ def _wavy(x: np.ndarray) -> tuple[float, np.ndarray]:
 
 def test_fine_balls_follow_spent_growth_each_smaller_than_the_first(monkeypatch: Any) -> None:
     # Plan.fine (off by default; see docs/choosing.md for the sweep): once growth is spent,
-    # balls 2x, 4x, ... smaller than the first roll from the best point.
+    # balls grow, grow**2, ... times smaller than the first roll from the best point.
     import rbo._polish as phases
 
     plain = rbo.minimize(_wavy, np.array([1.0, 2.0]), jac=True, maxfev=3000)
     monkeypatch.setattr(phases, "PLAN", phases.Plan(fine=2))
     fine = rbo.minimize(_wavy, np.array([1.0, 2.0]), jac=True, maxfev=3000)
     assert fine.roll.runs == plain.roll.runs + 2
-    first = plain.radius / 2.0**phases.PLAN.max_growth
-    assert fine.radius == pytest.approx(first / 4)
+    grow = phases.PLAN.grow
+    first = plain.radius / grow**phases.PLAN.max_growth
+    assert fine.radius == pytest.approx(first / grow**2)
     assert fine.fun <= plain.fun + 1e-12 and fine.success
 
 
