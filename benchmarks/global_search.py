@@ -32,7 +32,8 @@ It also times balls per second of ``rbo.multistart`` (``schedule="restart"``) wi
 time, on NumPy.
 
 Run: ``PYTHONPATH=. python3 benchmarks/global_search.py [--quick] [--fd] [--jobs 2]
-[--seeds 5] [--first-seed 0] [--methods ...]``.
+[--seeds 5] [--first-seed 0] [--methods ...] [--problems ...]`` (``--problems sinusoids
+gaussian_peaks van_der_pol lj7``: the scientific objectives, each at its own n).
 """
 
 from __future__ import annotations
@@ -189,14 +190,17 @@ def run_one(task: tuple[str, str, int, int, int, bool]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def instances(dims: list[int]) -> list[tuple[str, int]]:
+def instances(dims: list[int], names: list[str] | None = None) -> list[tuple[str, int]]:
+    """The problems of free dimension at every n of ``dims``; one of fixed dimension at its
+    own n, where ``dims`` holds it or where it was named in ``names``."""
     out = []
-    for n in dims:
-        for name in PROBLEMS:
-            p = problems.get(name)
-            if p.ndim is None or p.ndim == n:
-                out.append((name, n))
-    return out
+    for name in names or PROBLEMS:
+        p = problems.get(name)
+        if p.ndim is None:
+            out += [(name, n) for n in dims]
+        elif p.ndim in dims or names:
+            out.append((name, p.ndim))
+    return sorted(out, key=lambda t: (t[1], (names or PROBLEMS).index(t[0])))
 
 
 def table(rows: list[dict[str, Any]], labels: list[str], seeds: int) -> str:
@@ -294,6 +298,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--first-seed", type=int, default=0, help="seeds from this one on")
     ap.add_argument("--dims", type=int, nargs="+", default=[2, 10])
+    ap.add_argument(
+        "--problems", nargs="+", default=None, help="only these (default: the rugged seven)"
+    )
     ap.add_argument("--fd", action="store_true", help="also the finite-difference variant")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--methods", nargs="+", default=None, help="only these (labels above)")
@@ -306,7 +313,7 @@ def main() -> None:
     t0 = time.perf_counter()
     tasks = [
         (m, name, n, seed, 1000 * n, False)
-        for name, n in instances(args.dims)
+        for name, n in instances(args.dims, args.problems)
         for seed in range(args.first_seed, args.first_seed + seeds)
         for m in labels
     ]
@@ -314,7 +321,7 @@ def main() -> None:
         fd_labels = [f"rbo {SCHEDULES[0]}", "basinhopping", "L-BFGS-B restarts", "dual_annealing"]
         tasks += [
             (m, name, n, seed, 1000 * n, True)
-            for name, n in instances(args.dims)
+            for name, n in instances(args.dims, args.problems)
             for seed in range(args.first_seed, args.first_seed + seeds)
             for m in fd_labels
         ]
