@@ -374,14 +374,15 @@ def backtracking_scalar(
         pg = _held_out(x, g0, lower, upper, xp)
         pg0 = 0.81 * float(rowsum(pg * pg))  # as backtracking: 10 % smaller at least
         level = f0 + 4.0 * float(xp.finfo(x.dtype).eps) * abs(f0)
+    last: tuple[Array, Any, Array] | None = None
     for _ in range(maxls):
         if not pending:
             break
         xt = x + a * d
         if bounded:
             xt = xp.minimum(xp.maximum(xt, lower), upper)
-        ft_, gt = fun(xt)
-        evals += 1
+        ft_, gt, last, paid = _projected_value(fun, xt, last, bounded, xp)
+        evals += paid
         ft = float(ft_)
         finite = math.isfinite(ft) and bool(xp.all(xp.isfinite(gt)))
         ft_safe = ft if finite else f0
@@ -403,6 +404,18 @@ def backtracking_scalar(
             q = 0.5 * a
         a = _minimum(_maximum(q, 0.1 * a), 0.5 * a)
     return x_b, f_b, g_b, moved, evals
+
+
+def _projected_value(
+    fun: ValueAndGrad, xt: Array, last: tuple[Array, Any, Array] | None, bounded: bool, xp: Any
+) -> tuple[Any, Array, tuple[Array, Any, Array] | None, int]:
+    """``(f, g)`` at the trial point ``xt``, the point kept for the next trial, and the
+    evaluations paid (0 or 1). Past the path's last bend a shorter step projects to the
+    point just evaluated: its value is known, and the step shrinks on without paying."""
+    if last is not None and bool(xp.all(xt == last[0])):
+        return last[1], last[2], last, 0
+    ft, gt = fun(xt)
+    return ft, gt, ((xt, ft, gt) if bounded else None), 1
 
 
 def _sum_of(xp: Any) -> Callable[[Array], Array]:
@@ -461,14 +474,16 @@ def backtracking(
     if bounded:
         pg = _held_out(x, g0, lower, upper, xp)
         pg0 = 0.81 * dot(pg, pg, xp=xp)  # the projected gradient shrinks by 10 % at least
+    last: tuple[Array, Any, Array] | None = None
     for _ in range(maxls):
         if not bool(xp.any(pending)):
             break
         xt = x + col(a, xp=xp) * d
         if bounded:
             xt = xp.minimum(xp.maximum(xt, lower), upper)
-        ft, gt = fun(xt)
-        evals += 1
+        # (Rows no longer pending keep their points.)
+        ft, gt, last, paid = _projected_value(fun, xt, last, bounded, xp)
+        evals += paid
         finite = _finite(ft, gt, xp)
         ft_safe = xp.where(finite, ft, f0)
         decrease = dot(g0, xt - x, xp=xp) if bounded else a * slope

@@ -200,6 +200,29 @@ def test_bounded_lbfgs_reaches_a_tight_gtol_where_f_stops_changing() -> None:
         assert float(np.linalg.norm(projected_gradient(res.x, res.jac, lo, hi))) <= 1e-8
 
 
+@pytest.mark.parametrize("vectorized", [False, True])
+def test_projected_search_never_pays_twice_for_the_same_point(vectorized: bool) -> None:
+    # From (1.5, 0.8, 0.04, ...) a step along the L-BFGS direction projects to the box's
+    # corner, and so does the next, shorter one: the second is known, not evaluated.
+    rosen = rbo.problems.rosenbrock
+    lower = np.full(10, -2.0)
+    lower[::3] = 1.5
+    seen: list[np.ndarray] = []
+
+    def fg(x: np.ndarray) -> Any:
+        seen.append(np.array(x))
+        return rosen.value_and_grad(x)
+
+    x0 = np.maximum(np.zeros(10), lower)
+    start = x0[None] if vectorized else x0
+    res = rbo.minimize(fg, start, jac=True, method="lbfgs", bounds=Bounds(lower, 2.0), gtol=1e-8,
+                       vectorized=vectorized)  # fmt: skip
+    assert bool(np.all(res.success))
+    repeats = [i for i in range(1, len(seen)) if np.array_equal(seen[i], seen[i - 1])]
+    assert repeats == []
+    assert int(res.nfev) == len(seen) == 26  # 27 when the corner was paid for twice
+
+
 def test_sgd_on_the_face_succeeds_once_the_projected_gradient_vanishes() -> None:
     calls: list[Any] = []
     fun, jac = _bowl(Backend("numpy", rbo.backends.get("numpy").namespace()), calls)
