@@ -10,6 +10,8 @@ that the serial run uses one core and the two workers two.
 
 The three take ``--repeat`` turns, one search each a turn, and the table gives the median
 wall time and the median of the turns' speed-ups (the machine is shared, its load moves).
+The Dask cluster stands (idle) through the serial and process-pool searches too.
+``benchmarks/worker_costs.py`` breaks the figures down.
 
 Run: ``PYTHONPATH=. python3 benchmarks/workers.py [--balls 16] [--maxfev 4000]
 [--schedule basin] [--repeat 5]`` (``--schedule restart``: balls rolling in longer rounds).
@@ -18,8 +20,10 @@ Run: ``PYTHONPATH=. python3 benchmarks/workers.py [--balls 16] [--maxfev 4000]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 # Before NumPy loads, and inherited by the workers.
@@ -43,6 +47,20 @@ def costly(x: Any) -> Any:
     return f + 0.0 * float(v[0]), g
 
 
+@contextlib.contextmanager
+def two_workers() -> Iterator[Any]:
+    """A client of a Dask ``LocalCluster`` of 2 single-threaded worker processes."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
 def timed(**kw: Any) -> tuple[float, Any]:
     t = time.perf_counter()
     res = rbo.multistart(
@@ -59,8 +77,6 @@ def timed(**kw: Any) -> tuple[float, Any]:
 
 
 def main() -> None:
-    from distributed import Client, LocalCluster
-
     t0 = time.perf_counter()
     for _ in range(100):
         costly(np.zeros(4))
@@ -76,12 +92,7 @@ def main() -> None:
     start = time.perf_counter() - start
     times: dict[str, list[float]] = {"serial": [], "pool": [], "dask": []}
     same = True
-    with (
-        LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with two_workers() as client:
         timed(workers=client)  # warm the workers (imports)
         # The three take turns, so that a change in the machine's load falls on all.
         for _ in range(ARGS.repeat):

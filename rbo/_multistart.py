@@ -1184,8 +1184,8 @@ def _balls(
     if kind in ("pool", "dask"):
         # A round's runs go out as a few chunks: a run may take only milliseconds, and
         # each task costs the engine as much. Two per process balance the pool's rounds;
-        # one per Dask thread, as each Dask task costs far more (benchmarks/workers.py:
-        # 4.5-5.2 s against 4.9-5.4 s in three interleaved pairs).
+        # one per Dask thread, as each Dask task costs far more (benchmarks/worker_costs.py
+        # times both).
         k = how.k if kind == "pool" else max(1, sum(how.nthreads().values()))
         chunks = _chunks(len(items), 2 * k if kind == "pool" else k)
         groups = [[items[i] for i in chunk] for chunk in chunks]
@@ -1263,10 +1263,14 @@ class _Pool:
             )
         return self.executor
 
-    def close(self, *, cancel: bool = False) -> None:
+    def stop_timer(self) -> None:
+        """Cancel the idle pool's closing, if it was set."""
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+
+    def close(self, *, cancel: bool = False) -> None:
+        self.stop_timer()
         if self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=cancel)
             self.executor = None
@@ -1295,9 +1299,7 @@ def _lease(k: int) -> _Pool:
         pool = _idle.pop(k, None)
     if pool is None:
         return _Pool(k)
-    if pool.timer is not None:
-        pool.timer.cancel()
-        pool.timer = None
+    pool.stop_timer()
     return pool
 
 
@@ -1320,7 +1322,6 @@ def _expire(pool: _Pool) -> None:
         if _idle.get(pool.k) is not pool:
             return  # leased again, or replaced
         del _idle[pool.k]
-    pool.timer = None
     pool.close()
 
 

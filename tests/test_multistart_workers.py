@@ -151,6 +151,7 @@ def test_searches_on_processes_reuse_their_processes(tmp_path: Path) -> None:
     first.mkdir(), second.mkdir()
     rbo.multistart(RecordsPid(first), BOX, M, rng=7, workers=2, **KW)
     rbo.multistart(RecordsPid(second), BOX, M, rng=7, workers=2, **KW)
+    assert pids(first) and pids(second)  # both searches ran on workers
     assert os.getpid() not in pids(first)
     assert pids(second) <= pids(first)  # no process started for the second search
 
@@ -159,6 +160,7 @@ def test_a_process_lost_between_searches_is_replaced(
     serial: Any, kw: dict[str, Any], tmp_path: Path
 ) -> None:
     rbo.multistart(RecordsPid(tmp_path), BOX, M, rng=7, workers=2, **KW)
+    assert pids(tmp_path)
     for pid in pids(tmp_path):
         os.kill(pid, 9)  # the kept processes die while no search runs
     for pid in pids(tmp_path):
