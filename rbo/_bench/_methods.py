@@ -2,8 +2,9 @@
 
 A :class:`Method` names a runner and its options. Runners take a :class:`~._budget.Counted`
 objective and a start, and simply run: the budget and the best point live in the objective.
-Every method runs with its library's defaults (rbo: ``radius=1.0``, ``lr=0.1``), except the
-settings that let the evaluation budget, not an iteration cap, end a global search.
+Every method runs with its library's defaults (rbo: :func:`rbo.minimize`'s, the ball in the
+problem's units), except the settings that let the evaluation budget, not an iteration cap,
+end a global search.
 """
 
 from __future__ import annotations
