@@ -9,7 +9,10 @@ On the objective and the search of ``benchmarks/workers.py`` (16 runs a round, `
 3. the median time of a round of the search (one call of the engine that runs a round's
    balls) serially, on 2 processes and on Dask;
 4. Dask's rounds as one task per worker thread (the default) against two, in interleaved
-   pairs of searches.
+   pairs of searches;
+5. what data ``fun`` closes over costs on Dask: a search with a cheap objective (Rastrigin,
+   no matrix work) that refers to 20 MB of data, against the same objective without it.
+   The data goes to each worker once per search, not with every round's tasks.
 
 Run: ``PYTHONPATH=. python3 benchmarks/worker_costs.py [--pairs 3]``.
 """
@@ -34,6 +37,19 @@ from workers import costly, two_workers  # noqa: E402
 
 import rbo  # noqa: E402
 import rbo._multistart as engine  # noqa: E402
+from rbo.problems import rastrigin  # noqa: E402
+
+_DATA = np.random.default_rng(0).standard_normal(2_500_000)  # 20 MB, as a fit's data
+
+
+def with_data(x: Any) -> Any:
+    """Rastrigin that refers to ``_DATA`` (pickled with it, as a script's function is)."""
+    f, g = rastrigin.value_and_grad(x)
+    return f + 0.0 * float(_DATA[0]), g
+
+
+def without_data(x: Any) -> Any:
+    return rastrigin.value_and_grad(x)
 
 
 def per_call(calls: int = 500) -> float:
@@ -113,6 +129,21 @@ def main() -> None:
             + " ".join(f"{t:.2f}" for t in one_each)
             + "; two "
             + " ".join(f"{t:.2f}" for t in two_each)
+        )
+        cheap = {"jac": True, "rng": 0, "maxfev": 4000}
+        box = [(-3.0, 3.0)] * 4
+        times: dict[str, list[float]] = {"with": [], "without": [], "serial": []}
+        for _ in range(ARGS.pairs):
+            for key, fun, kw in (("with", with_data, {"workers": client}),
+                                 ("without", without_data, {"workers": client}),
+                                 ("serial", with_data, {})):  # fmt: skip
+                t = time.perf_counter()
+                rbo.multistart(fun, box, 16, **cheap, **kw)
+                times[key].append(time.perf_counter() - t)
+        w, wo, s = (statistics.median(times[k]) for k in ("with", "without", "serial"))
+        print(
+            f"Dask search, cheap objective, s: with 20 MB of data {w:.2f}, without "
+            f"{wo:.2f} ({w / wo:.2f}x); serially {s:.2f}"
         )
 
 

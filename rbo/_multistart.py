@@ -340,6 +340,8 @@ def multistart(
     bar = _bar(maxfev) if progress else None
     if runner is not None and runner[0] == "pool":
         runner = ("pool", _lease(runner[1]))  # nothing raises between here and the try
+    elif runner is not None and runner[0] == "dask":
+        runner = ("dask", _Fleet(runner[1], task))
     search = _Search(
         task=task, runner=runner, retries=retries, where=where, dtype=dtype,
         generator=generator, low=low, high=high, m=n_starts, budget=maxfev, cost=cost,
@@ -357,6 +359,8 @@ def multistart(
         if runner is not None and runner[0] == "pool":
             _give_back(runner[1])
     finally:
+        if runner is not None and runner[0] == "dask":
+            runner[1].release()
         if search.watch.bar is not None:
             search.watch.bar.close()
     return search.result()
@@ -1186,11 +1190,14 @@ def _balls(
         # each task costs the engine as much. Two per process balance the pool's rounds;
         # one per Dask thread, as each Dask task costs far more (benchmarks/worker_costs.py
         # times both).
-        k = how.k if kind == "pool" else max(1, sum(how.nthreads().values()))
+        k = how.k if kind == "pool" else how.threads
         chunks = _chunks(len(items), 2 * k if kind == "pool" else k)
         groups = [[items[i] for i in chunk] for chunk in chunks]
-        engine = _pool if kind == "pool" else _dask
-        for c, results in engine(how, _Chunk(ball), groups, retries):
+        if kind == "pool":
+            done = _pool(how, _Chunk(ball), groups, retries)
+        else:
+            done = _dask(how, groups, retries)
+        for c, results in done:
             yield from zip(chunks[c], results, strict=True)
     else:
         try:
@@ -1226,6 +1233,27 @@ def _chunks(n: int, parts: int) -> list[list[int]]:
         out.append(list(range(start, stop)))
         start = stop
     return out
+
+
+_SHIPPED: dict[str, Any] = {}  # on a Dask worker: the latest searches' tasks, by key
+_SHIPPED_LOCK = threading.Lock()
+
+
+def _run_chunk(key: str, blob: bytes, items: list[Any]) -> list[OptimizeResult]:
+    """The task shipped as ``blob`` over a list of items, in order: one Dask task.
+
+    The task is unpickled once per search on each worker and kept under ``key`` (the
+    last few searches' only) for the search's later rounds.
+    """
+    with _SHIPPED_LOCK:
+        task = _SHIPPED.get(key)
+    if task is None:
+        task = pickle.loads(blob)
+        with _SHIPPED_LOCK:
+            while len(_SHIPPED) >= 4:
+                del _SHIPPED[next(iter(_SHIPPED))]
+            _SHIPPED[key] = task
+    return [task(item) for item in items]
 
 
 class _Chunk:
@@ -1370,24 +1398,50 @@ def _pool(
             raise
 
 
-def _dask(
-    client: Any, ball: Any, items: list[Any], retries: int
-) -> Iterator[tuple[int, OptimizeResult]]:
-    """The balls as Dask tasks; the scheduler reruns those lost with a worker."""
-    from distributed import as_completed
+class _Fleet:
+    """A Dask client with the search's task on every worker, sent once per search.
 
+    Sent with each round's tasks instead, ``fun`` and what it closes over (a fit's data,
+    say) would cross to the scheduler and on to a worker in every task of every round.
+    The task goes as the bytes of its pickle, which each worker unpickles itself: a
+    NumPy array that Dask hands over as the object it scattered may lie at an address
+    unaligned for its dtype, and NumPy then multiplies matrices without BLAS, tens of
+    times slower. The workers a search starts with set its chunking (one task per
+    worker thread); a worker that joins later, or replaces a lost one, fetches the
+    bytes from one that has them.
+    """
+
+    def __init__(self, client: Any, task: Any) -> None:
+        import cloudpickle  # a dependency of distributed
+
+        self.client = client
+        self.threads = max(1, sum(client.nthreads().values()))
+        self.blob = client.scatter(cloudpickle.dumps(task), broadcast=True, hash=False)
+        self.key = str(self.blob.key)
+
+    def release(self) -> None:
+        self.blob.release()
+
+
+def _dask(fleet: _Fleet, groups: list[Any], retries: int) -> Iterator[tuple[int, Any]]:
+    """The chunks as Dask tasks; the scheduler reruns those lost with a worker."""
+    client = fleet.client
+    n = len(groups)
     # pure=False: each call is its own task, rerun in full if its worker is lost.
-    futures = client.map(ball, items, pure=False, retries=retries)
-    index = {future.key: i for i, future in enumerate(futures)}
+    futures = client.map(
+        _run_chunk, [fleet.key] * n, [fleet.blob] * n, groups, pure=False, retries=retries
+    )
     try:
-        for future in as_completed(futures):
-            yield index[future.key], future.result()
+        # One gather for the round (every caller waits for all of it): fewer round trips
+        # to the scheduler than a result fetched per future as each one finishes.
+        results = client.gather(futures)
     finally:
         # Only a stop or an error leaves tasks running; cancel is a round trip to the
         # scheduler, and finished futures are released when dropped.
         running = [future for future in futures if not future.done()]
         if running:
             client.cancel(running)
+    yield from enumerate(results)
 
 
 def _key(f: float) -> float:

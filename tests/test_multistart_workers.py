@@ -50,6 +50,22 @@ class DiesOnce:
         return rastrigin.value_and_grad(x)
 
 
+class CountsPickles:
+    """Rastrigin that counts, in the process that pickles it, how often it was pickled."""
+
+    pickled = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        type(self).pickled += 1
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        pass
+
+    def __call__(self, x: Any) -> Any:
+        return rastrigin.value_and_grad(x)
+
+
 class RecordsPid:
     """Rastrigin that leaves a file named by the id of each process that calls it."""
 
@@ -137,6 +153,16 @@ def test_dask_worker_lost_mid_search_changes_nothing(
     res = rbo.multistart(DiesOnce(marker), BOX, M, rng=7, workers=client, **kw)
     assert marker.exists()  # a worker did die
     assert_same(res, serial)
+
+
+def test_dask_gets_fun_once_per_search_not_once_a_round(client: Any) -> None:
+    # fun (and all it closes over: a fit's data) goes to the workers at the start of a
+    # search; each round's tasks then carry only their starts.
+    CountsPickles.pickled = 0
+    res = rbo.multistart(CountsPickles(), BOX, M, rng=7, workers=client, **KW)
+    rounds = len(res.runs.x) // M
+    assert rounds >= 4
+    assert 1 <= CountsPickles.pickled <= 2
 
 
 def test_process_lost_mid_search_is_rerun(serial: Any, kw: dict[str, Any], tmp_path: Path) -> None:
