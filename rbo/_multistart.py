@@ -25,6 +25,7 @@ import numbers
 import os
 import pickle
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -1242,8 +1243,8 @@ _SHIPPED_LOCK = threading.Lock()
 def _run_chunk(key: str, blob: bytes, items: list[Any]) -> list[OptimizeResult]:
     """The task shipped as ``blob`` over a list of items, in order: one Dask task.
 
-    The task is unpickled once per search on each worker and kept under ``key`` (the
-    last few searches' only) for the search's later rounds.
+    The task is unpickled once per search on each worker and kept under ``key`` for the
+    search's later rounds (until the search ends, or four later searches have come).
     """
     with _SHIPPED_LOCK:
         task = _SHIPPED.get(key)
@@ -1254,6 +1255,12 @@ def _run_chunk(key: str, blob: bytes, items: list[Any]) -> list[OptimizeResult]:
                 del _SHIPPED[next(iter(_SHIPPED))]
             _SHIPPED[key] = task
     return [task(item) for item in items]
+
+
+def _forget(key: str) -> None:
+    """Drop the task kept under ``key`` (its search has ended) on a Dask worker."""
+    with _SHIPPED_LOCK:
+        _SHIPPED.pop(key, None)
 
 
 class _Chunk:
@@ -1398,17 +1405,23 @@ def _pool(
             raise
 
 
+def _bytes(blob: bytes) -> bytes:
+    """The task's pickle, as the output of a task of its own (see :class:`_Fleet`)."""
+    return blob
+
+
 class _Fleet:
-    """A Dask client with the search's task on every worker, sent once per search.
+    """A Dask client with the search's task on its workers, sent once per search.
 
     Sent with each round's tasks instead, ``fun`` and what it closes over (a fit's data,
     say) would cross to the scheduler and on to a worker in every task of every round.
-    The task goes as the bytes of its pickle, which each worker unpickles itself: a
-    NumPy array that Dask hands over as the object it scattered may lie at an address
-    unaligned for its dtype, and NumPy then multiplies matrices without BLAS, tens of
-    times slower. The workers a search starts with set its chunking (one task per
-    worker thread); a worker that joins later, or replaces a lost one, fetches the
-    bytes from one that has them.
+    The task goes once, as the bytes of its pickle: the output of a task that each round's
+    tasks depend on, so that the scheduler hands it from worker to worker and recomputes
+    it, from the graph, when the workers holding it are lost (scattered data could not
+    be). Each worker unpickles the bytes itself: a NumPy array that Dask hands over as an
+    object may lie at an address unaligned for its dtype, and NumPy then multiplies
+    matrices without BLAS, tens of times slower. The workers a search starts with set its
+    chunking (one task per worker thread).
     """
 
     def __init__(self, client: Any, task: Any) -> None:
@@ -1416,11 +1429,20 @@ class _Fleet:
 
         self.client = client
         self.threads = max(1, sum(client.nthreads().values()))
-        self.blob = client.scatter(cloudpickle.dumps(task), broadcast=True, hash=False)
+        with warnings.catch_warnings():
+            # Dask warns of a large graph (a fit's data, say) and advises what this does:
+            # the data is sent once, not with every task.
+            warnings.filterwarnings("ignore", "Large object", UserWarning)
+            self.blob = client.submit(_bytes, cloudpickle.dumps(task), pure=False)
         self.key = str(self.blob.key)
 
     def release(self) -> None:
+        """Free the task on the workers: its bytes, and what each unpickled from them."""
         self.blob.release()
+        try:
+            self.client.run(_forget, self.key, on_error="ignore")
+        except Exception:  # a closing client: the workers go with it
+            pass
 
 
 def _dask(fleet: _Fleet, groups: list[Any], retries: int) -> Iterator[tuple[int, Any]]:

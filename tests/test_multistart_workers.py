@@ -163,6 +163,15 @@ def test_dask_gets_fun_once_per_search_not_once_a_round(client: Any) -> None:
     rounds = len(res.runs.x) // M
     assert rounds >= 4
     assert 1 <= CountsPickles.pickled <= 2
+    # ... and leaves them when the search ends.
+    kept = client.run(_tasks_kept)
+    assert kept and all(n == 0 for n in kept.values())
+
+
+def _tasks_kept() -> int:
+    import rbo._multistart
+
+    return len(rbo._multistart._SHIPPED)
 
 
 def test_process_lost_mid_search_is_rerun(serial: Any, kw: dict[str, Any], tmp_path: Path) -> None:
