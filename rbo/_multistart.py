@@ -1432,7 +1432,7 @@ class _Fleet:
         with warnings.catch_warnings():
             # Dask warns of a large graph (a fit's data, say) and advises what this does:
             # the data is sent once, not with every task.
-            warnings.filterwarnings("ignore", "Large object", UserWarning)
+            warnings.filterwarnings("ignore", "(Large object|Sending large graph)", UserWarning)
             self.blob = client.submit(_bytes, cloudpickle.dumps(task), pure=False)
         self.key = str(self.blob.key)
 
