@@ -237,7 +237,7 @@ def multistart(
     ------
     TypeError, ValueError
         For bad input, naming it, and for a ``fun`` that cannot be pickled for worker
-        processes.
+        processes (by cloudpickle, for a Dask cluster).
 
     Examples
     --------
@@ -1217,6 +1217,14 @@ _PICKLE_HINT = (
 )
 
 
+_DASK_PICKLE_HINT = (
+    "fun, jac and args must be picklable by cloudpickle to run on a Dask cluster ({why}); "
+    "hold what cannot be pickled (a lock, an open file, a connection) outside them, or "
+    "create it inside fun on first use, or use workers= the map of a thread pool "
+    "(concurrent.futures.ThreadPoolExecutor().map)"
+)
+
+
 def _check_picklable(ball: Any, workers: int) -> None:
     try:
         pickle.dumps((ball.fun, ball.jac, ball.args))
@@ -1429,11 +1437,15 @@ class _Fleet:
 
         self.client = client
         self.threads = max(1, sum(client.nthreads().values()))
+        try:
+            blob = cloudpickle.dumps(task)
+        except Exception as exc:  # cloudpickle raises TypeError, PicklingError, ...
+            raise TypeError(_DASK_PICKLE_HINT.format(why=exc)) from exc
         with warnings.catch_warnings():
             # Dask warns of a large graph (a fit's data, say) and advises what this does:
             # the data is sent once, not with every task.
             warnings.filterwarnings("ignore", "(Large object|Sending large graph)", UserWarning)
-            self.blob = client.submit(_bytes, cloudpickle.dumps(task), pure=False)
+            self.blob = client.submit(_bytes, blob, pure=False)
         self.key = str(self.blob.key)
 
     def release(self) -> None:

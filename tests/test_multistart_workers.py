@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -266,6 +267,21 @@ def test_bad_workers_are_named(workers: Any, error: type, match: str) -> None:
 def test_unpicklable_fun_on_processes_says_how_to_fix() -> None:
     with pytest.raises(TypeError, match=r"picklable.*module level.*ThreadPoolExecutor"):
         rbo.multistart(lambda x: rastrigin.value_and_grad(x), BOX, 2, rng=0, workers=2, **KW)
+
+
+class HoldsALock:
+    """Rastrigin with a lock among its attributes: no pickler takes it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def __call__(self, x: Any) -> Any:
+        return rastrigin.value_and_grad(x)
+
+
+def test_unpicklable_fun_on_dask_says_how_to_fix(client: Any) -> None:
+    with pytest.raises(TypeError, match=r"cloudpickle.*Dask.*lock.*ThreadPoolExecutor"):
+        rbo.multistart(HoldsALock(), BOX, 2, rng=0, workers=client, **KW)
 
 
 def test_vectorized_with_workers_is_refused() -> None:
