@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
 from array_api_compat import array_namespace
@@ -73,8 +72,7 @@ class LBFGSState(NamedTuple):
         the same IEEE double arithmetic without arrays for them.
     codes : tuple
         With ``scalar``, the failure codes a step reports (none, a failed search, as
-        arrays), the dtype's smallest normal number and the backend's exact row sum
-        (:meth:`~rbo.backends.Kernels.row_sum`), found once.
+        arrays) and the dtype's smallest normal number, found once.
     held : tuple of arrays, optional
         With ``scalar`` and bounds, ``(g, held)``: the coordinates the box holds at
         ``x`` for this very ``g`` (the next step starts from them).
@@ -97,7 +95,7 @@ class LBFGSState(NamedTuple):
     upper: Array | None
     evals: int
     scalar: bool = False
-    codes: tuple[Array, Array, float, Callable[[Array], Array]] | None = None
+    codes: tuple[Array, Array, float] | None = None
     held: tuple[Array, Array] | None = None
 
 
@@ -234,7 +232,6 @@ class LBFGS(SolverBase):
                     codes(_NO_FAILURE, f),
                     codes(_LINE_SEARCH_FAILED, f),
                     float(xp.finfo(x0.dtype).smallest_normal),
-                    _row_sum(x0),
                 ),
                 held=None if held is None else (g, held),
             )
@@ -276,8 +273,8 @@ class LBFGS(SolverBase):
         if free is not None:
             held_out = xp.expand_dims(free, axis=-2)
             s, y = s * held_out, y * held_out
-            sy = xp.sum(s * y, axis=-1)
-            keep = (rho != 0) & (sy > eps(sy, xp=xp) * xp.sum(y * y, axis=-1))
+            sy = dot(s, y, xp=xp)
+            keep = (rho != 0) & (sy > eps(sy, xp=xp) * dot(y, y, xp=xp))
             one = xp.ones_like(sy)
             rho = xp.where(keep, one / xp.where(keep, sy, one), xp.zeros_like(sy))
         sy_ij = xp.matmul(s, xp.matrix_transpose(y))  # s_i . y_j
@@ -459,25 +456,24 @@ class LBFGS(SolverBase):
         gamma = state.gamma
         if k == 0:
             return -(gamma * q)
-        assert state.codes is not None
-        rowsum = state.codes[3]
         lo = self.m - k
         s, y, rho = state.s[lo:, :], state.y[lo:, :], state.rho[lo:]
         if free is not None:
             held_out = free[None, :]
             s, y = s * held_out, y * held_out
-            sy_l = to_numpy(rowsum(s * y)).tolist()
-            yy_l = to_numpy(rowsum(y * y)).tolist()
+            sy_l = to_numpy(xp.vecdot(s, y)).tolist()
+            yy_l = to_numpy(xp.vecdot(y, y)).tolist()
             e = eps(q, xp=xp)
             rho = tuple(
                 1.0 / a if (r != 0 and a > e * b) else 0.0
                 for r, a, b in zip(rho, sy_l, yy_l, strict=True)
             )
-        # The products of _direction, as operators (the same matmul, without a wrapper).
-        sy_ij = s @ y.mT
+        # The products of _direction as 2-D and 1-D operators: the same sums, without the
+        # wrappers of matrix_transpose and expand_dims.
+        sy_ij = s @ y.T
         sy = to_numpy(sy_ij).tolist()  # sy[i][j] = s_i . y_j
-        ys = to_numpy(sy_ij.mT).tolist()  # ys[j][i] = s_i . y_j
-        sq = to_numpy((s @ q[:, None])[:, 0]).tolist()
+        ys = to_numpy(sy_ij.T).tolist()  # ys[j][i] = s_i . y_j
+        sq = to_numpy(s @ q).tolist()
         # Indexed loops over local rows: the cheapest form of these recurrences in Python.
         al = [0.0] * k
         for j in range(k - 1, -1, -1):
@@ -488,8 +484,8 @@ class LBFGS(SolverBase):
             al[j] = rho[j] * acc
         dev = device_of(q)
         alpha = xp.asarray(al, dtype=q.dtype, device=dev)
-        q = q - (alpha[None, :] @ y)[0, :]
-        yq = to_numpy((y @ q[:, None])[:, 0]).tolist()
+        q = q - alpha @ y
+        yq = to_numpy(y @ q).tolist()
         diff = [0.0] * k
         for j in range(k):
             acc = gamma * yq[j]
@@ -498,13 +494,13 @@ class LBFGS(SolverBase):
                 acc += diff[i] * col[i]
             diff[j] = al[j] - rho[j] * acc
         coef = xp.asarray(diff, dtype=q.dtype, device=dev)
-        r = gamma * q + (coef[None, :] @ s)[0, :]
+        r = gamma * q + coef @ s
         return -r
 
     def _step_scalar(self, fun: ValueAndGrad, state: LBFGSState) -> LBFGSState:
         """:meth:`step` of a ``scalar`` state: every per-row scalar a Python number."""
         assert state.codes is not None
-        no_failure, failed, tiny, rowsum = state.codes
+        no_failure, failed, tiny = state.codes
         x, f, g = state.x, state.f, state.g
         xp = namespace(x)
         lower, upper = state.lower, state.upper
@@ -519,34 +515,34 @@ class LBFGS(SolverBase):
         d = self._direction_scalar(pg, state, free, xp)
         if free is not None:
             d = d * free
-        slope = rowsum(g * d)
+        slope = g @ d
         rho, count, gamma = state.rho, state.count, state.gamma
         if not float(slope) < 0:
             # A direction that does not descend (or is not finite) resets the memory.
             d = -pg
-            slope = rowsum(g * d)
+            slope = g @ d
             rho, count, gamma = (0.0,) * self.m, 0, 1.0
         slope_f = float(slope)
         todo = slope_f < 0
         alpha = 1.0
         if count == 0:  # the first step of a fresh memory moves at most a unit distance
-            dn = math.sqrt(float(rowsum(d * d)))
+            dn = math.sqrt(float(d @ d))
             alpha = _minimum(1.0, 1.0 / _maximum(dn, tiny))
         c1, maxls = float(self.c1), self.maxls
         if bounded:
             x_new, f_new, g_new, moved, evals = backtracking_scalar(
                 fun, x, f, g, d, alpha, todo, c1=c1, maxls=maxls, lower=lower, upper=upper,
-                xp=xp, rowsum=rowsum,
+                xp=xp,
             )  # fmt: skip
         else:
             x_new, f_new, g_new, moved, evals, _ = wolfe_scalar(
-                fun, x, f, g, d, slope_f, alpha, todo, c1, float(self.c2), maxls, xp, rowsum
+                fun, x, f, g, d, slope_f, alpha, todo, c1, float(self.c2), maxls, xp
             )
         retry = todo and not moved
         if not bounded and retry:
             # The Wolfe search failed: plain Armijo backtracking along the same direction.
             xb, fb, gb, ok, n = backtracking_scalar(
-                fun, x, f, g, d, alpha, True, c1=c1, maxls=maxls, xp=xp, rowsum=rowsum
+                fun, x, f, g, d, alpha, True, c1=c1, maxls=maxls, xp=xp
             )
             if ok:
                 x_new, f_new, g_new, moved = xb, fb, gb, True
@@ -555,11 +551,11 @@ class LBFGS(SolverBase):
         if retry:
             # Then steepest descent from a fresh memory.
             rho, count, gamma = (0.0,) * self.m, 0, 1.0
-            pn = math.sqrt(float(rowsum(pg * pg)))
+            pn = math.sqrt(float(pg @ pg))
             a0 = _minimum(1.0, 1.0 / _maximum(pn, tiny))
             xb, fb, gb, ok, n = backtracking_scalar(
                 fun, x, f, g, -pg, a0, True, c1=c1, maxls=maxls, lower=lower, upper=upper,
-                xp=xp, rowsum=rowsum,
+                xp=xp,
             )  # fmt: skip
             if ok:
                 x_new, f_new, g_new, moved = xb, fb, gb, True
@@ -568,8 +564,8 @@ class LBFGS(SolverBase):
 
         s = x_new - x
         y = g_new - g
-        sy = float(rowsum(s * y))
-        yy = float(rowsum(y * y))
+        sy = float(s @ y)
+        yy = float(y @ y)
         s_all, y_all, filled = state.s, state.y, state.filled
         if moved and sy > eps(x, xp=xp) * yy:
             s_all = xp.concat([s_all[1:, :], s[None, :]], axis=0)
@@ -587,7 +583,7 @@ class LBFGS(SolverBase):
             f=f_new,
             g=g_new,
             nit=state.nit + 1,
-            step_norm=xp.sqrt(rowsum(s * s)),
+            step_norm=xp.sqrt(s @ s),
             failure=failed if retry else no_failure,
             s=s_all,
             y=y_all,
@@ -595,7 +591,7 @@ class LBFGS(SolverBase):
             gamma=gamma,
             count=count,
             filled=filled,
-            gg=rowsum(pg_new * pg_new),
+            gg=pg_new @ pg_new,
             lower=lower,
             upper=upper,
             evals=evals,
@@ -666,13 +662,3 @@ def _maximum(a: float, b: float) -> float:
 def _minimum(a: float, b: float) -> float:
     """``minimum`` as the Array API takes it: NaN if either is NaN."""
     return a if (a <= b or a != a) else b
-
-
-def _row_sum(x: Array) -> Callable[[Array], Array]:
-    """The backend's exact ``sum(a, axis=-1)`` for arrays like ``x`` (its namespace's own
-    where the backend's kernels have none)."""
-    rowsum = getattr(backends.of(x).kernels, "row_sum", None)
-    if rowsum is None:
-        xp = namespace(x)
-        return lambda a: xp.sum(a, axis=-1)
-    return rowsum

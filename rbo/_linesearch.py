@@ -15,7 +15,6 @@ gradient is not finite counts as a step too long.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from array_api_compat import array_namespace
@@ -266,13 +265,10 @@ def wolfe_scalar(
     c2: float,
     maxls: int,
     xp: Any,
-    rowsum: Callable[[Array], Array] | None = None,
 ) -> tuple[Array, Array, Array, bool, int, float]:
     """The strong-Wolfe search of one row on the host, its scalars as Python floats:
     ``(x, f, g)`` of the step taken, whether it moved, the evaluations and the step.
-    ``rowsum`` is ``sum(a, axis=-1)`` as the backend sums exactly (default ``xp.sum``)."""
-    if rowsum is None:
-        rowsum = _sum_of(xp)
+    Inner products are ``a @ b``, the sum of the batch's ``vecdot`` row."""
     f0 = float(f0_)
     decrease = c1 * slope
     curvature = -c2 * slope
@@ -294,7 +290,7 @@ def wolfe_scalar(
         ft_, gt = fun(xt)
         evals += 1
         ft = float(ft_)
-        dt = float(rowsum(gt * d))
+        dt = float(gt @ d)
         # A gradient with NaN or inf makes its product with d NaN or inf: only then need
         # its entries be looked at (a finite gradient may still overflow the product).
         finite = True
@@ -302,7 +298,7 @@ def wolfe_scalar(
             finite = isfinite(ft) and bool(xp.all(xp.isfinite(gt)))
             if not finite:
                 ft, gt = f0, g0
-                dt = float(rowsum(gt * d))
+                dt = float(gt @ d)
         sufficient = finite and ft <= f0 + a * decrease
         wolfe = sufficient and abs(dt) <= curvature
         done = False
@@ -355,24 +351,21 @@ def backtracking_scalar(
     lower: Array | None = None,
     upper: Array | None = None,
     xp: Any,
-    rowsum: Callable[[Array], Array] | None = None,
 ) -> tuple[Array, Array, Array, bool, int]:
     """:func:`backtracking` for one float64 row on the host, its scalars as Python
     floats (the same IEEE double arithmetic): ``(x, f, g)`` of the point taken, whether
-    it moved, the evaluations. ``rowsum`` as for :func:`wolfe_scalar`."""
-    if rowsum is None:
-        rowsum = _sum_of(xp)
+    it moved, the evaluations. Inner products as in :func:`wolfe_scalar`."""
     bounded = lower is not None
     f0 = float(f0_)
     pending = todo
     a = alpha if todo else 0.0
-    slope = float(rowsum(g0 * d))
+    slope = float(g0 @ d)
     x_b, f_b, g_b = x, f0_, g0
     moved = False
     evals = 0
     if bounded:
         pg = _held_out(x, g0, lower, upper, xp)
-        pg0 = 0.81 * float(rowsum(pg * pg))  # as backtracking: 10 % smaller at least
+        pg0 = 0.81 * float(pg @ pg)  # as backtracking: 10 % smaller at least
         level = f0 + 4.0 * float(xp.finfo(x.dtype).eps) * abs(f0)
     last: tuple[Array, Any, Array] | None = None
     for _ in range(maxls):
@@ -386,12 +379,12 @@ def backtracking_scalar(
         ft = float(ft_)
         finite = math.isfinite(ft) and bool(xp.all(xp.isfinite(gt)))
         ft_safe = ft if finite else f0
-        decrease = float(rowsum(g0 * (xt - x))) if bounded else a * slope
+        decrease = float(g0 @ (xt - x)) if bounded else a * slope
         ok = finite and decrease < 0 and ft_safe <= f0 + c1 * decrease
         if bounded and not ok and finite and ft_safe <= level:
             # Level with f0 to rounding and a smaller projected gradient: see backtracking.
             pgt = _held_out(xt, gt, lower, upper, xp)
-            ok = float(rowsum(pgt * pgt)) < pg0
+            ok = float(pgt @ pgt) < pg0
         if ok:
             x_b, f_b, g_b = xt, ft_, gt
             moved = True
@@ -416,11 +409,6 @@ def _projected_value(
         return last[1], last[2], last, 0
     ft, gt = fun(xt)
     return ft, gt, ((xt, ft, gt) if bounded else None), 1
-
-
-def _sum_of(xp: Any) -> Callable[[Array], Array]:
-    """``sum(a, axis=-1)`` in ``xp``: what :func:`~rbo._arrays.dot` sums its products by."""
-    return lambda a: xp.sum(a, axis=-1)
 
 
 def _maximum(a: float, b: float) -> float:

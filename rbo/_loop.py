@@ -77,7 +77,7 @@ def run(
         attach(exc, _start_result(objective, x0, backend, batched=batched, exc=exc))
         raise
     _check_start(state.f, xp, batched=batched)
-    rows = rows_for(state, tolerances, host=host, rowsum=getattr(backend.kernels, "row_sum", None))
+    rows = rows_for(state, tolerances, host=host)
     # A single run on the host never steps once stopped: every step is of a running row.
     scalar = isinstance(rows, ScalarRow)
     check(state)

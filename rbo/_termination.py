@@ -9,7 +9,6 @@ reads a single flag back (:meth:`Rows.running`) only every few steps.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,12 +168,8 @@ class ScalarRow(Rows):
         tol: Tolerances,
         *,
         host: bool,
-        rowsum: Callable[[Array], Array] | None = None,
     ) -> None:
         self.xp, self.tol, self.host = namespace(state.x), tol, host
-        xp = self.xp
-        # sum(a, axis=-1) as the backend sums exactly (Kernels.row_sum): dot's sum
-        self.rowsum = rowsum if rowsum is not None else (lambda a: xp.sum(a, axis=-1))
         self.x, self.f, self.g = state.x, state.f, state.g
         self.best = float(state.f)
         self.best_nit = 0
@@ -227,13 +222,13 @@ class ScalarRow(Rows):
         gg, xx = (None, None) if norms is None else norms
         if tol.gtol > 0:
             if gg is None:
-                gg = self.rowsum(state.g * state.g)
+                gg = state.g @ state.g  # the sum of dot's vecdot
             if math.sqrt(float(gg)) <= tol.gtol:  # sqrt(NaN) is NaN: no test holds
                 self.status = int(Status.GTOL)
                 return
         if state.nit > 0 and tol.xtol > 0 and not (retrying is not None and bool(retrying)):
             if xx is None:
-                xx = self.rowsum(state.x * state.x)
+                xx = state.x @ state.x
             if float(state.step_norm) <= tol.xtol * (1.0 + math.sqrt(float(xx))):
                 self.status = int(Status.XTOL)
                 return
@@ -267,11 +262,10 @@ def rows_for(
     tol: Tolerances,
     *,
     host: bool,
-    rowsum: Callable[[Array], Array] | None = None,
 ) -> Rows:
-    """The bookkeeping of a run: :class:`ScalarRow` for a single float64 row on the host
-    (``rowsum``: the backend's exact row sum), else :class:`Rows`."""
+    """The bookkeeping of a run: :class:`ScalarRow` for a single float64 row on the host,
+    else :class:`Rows`."""
     xp = namespace(state.x)
     if host and state.f.ndim == 0 and state.x.dtype == xp.float64:
-        return ScalarRow(state, tol, host=host, rowsum=rowsum)
+        return ScalarRow(state, tol, host=host)
     return Rows(state, tol, host=host)

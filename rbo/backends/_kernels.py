@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from .._arrays import Array, col, dot, namespace
+from .._arrays import Array, col, dot
 
 __all__ = ["Centre", "Dots", "Kernels", "Previous", "centre_x", "materialise", "trial_point"]
 
@@ -96,12 +96,6 @@ class Kernels:
     def dot(self, a: Array, b: Array, /) -> Array:
         """Row-wise inner product, ``(..., n), (..., n) -> (...)``."""
         return dot(a, b)
-
-    def row_sum(self, a: Array, /) -> Array:
-        """``sum(a, axis=-1)`` of floating rows, summed exactly as the namespace's ``sum``
-        sums them: a backend may call its reduction directly, but never sum in another
-        order (L-BFGS's iterates depend on every bit of these sums)."""
-        return namespace(a).sum(a, axis=-1)
 
     def step_norms(self, z: Array, x: Array, /) -> tuple[Array, Array]:
         """``(|z|^2, |z - x|^2)`` per row: the new point's norm and the step's length."""

@@ -88,10 +88,6 @@ class NumPyKernels(Kernels):
             t.add(acc[0], tile, tile.of(A), tile.of(B))
         return t.out(acc[0])
 
-    def row_sum(self, a: Any, /) -> Any:
-        # np.sum's own reduction without its Python wrapper: the same sum, bit for bit.
-        return np.add.reduce(a, axis=-1)
-
     @_quiet
     def step_norms(self, z: Any, x: Any, /) -> tuple[Any, Any]:
         if _fits(z):
