@@ -461,8 +461,8 @@ class LBFGS(SolverBase):
         if free is not None:
             held_out = free[None, :]
             s, y = s * held_out, y * held_out
-            sy_l = to_numpy(xp.vecdot(s, y)).tolist()
-            yy_l = to_numpy(xp.vecdot(y, y)).tolist()
+            sy_l = to_numpy(dot(s, y, xp=xp)).tolist()
+            yy_l = to_numpy(dot(y, y, xp=xp)).tolist()
             e = eps(q, xp=xp)
             rho = tuple(
                 1.0 / a if (r != 0 and a > e * b) else 0.0

@@ -10,6 +10,7 @@ from array_api_compat import array_namespace
 
 import rbo
 from rbo import LBFGS
+from rbo._arrays import dot
 from rbo._linesearch import strong_wolfe
 
 
@@ -194,6 +195,19 @@ def test_single_run_takes_the_very_steps_of_a_batch_of_one(
     np.testing.assert_allclose(one.fun_last, float(_np(batch.fun_last)[0]), **close)
     np.testing.assert_allclose(_np(one.x), _np(batch.x)[0], **close)
     np.testing.assert_allclose(_np(one.x_last), _np(batch.x_last)[0], **close)
+
+
+@pytest.mark.parametrize("n", [1, 3, 10, 17, 1000, 5000])
+def test_a_batch_row_product_is_the_sum_of_a_single_runs(backend: Any, n: int) -> None:
+    # A batch's inner products are dot (vecdot), a single run's a 1-D a @ b: the same
+    # steps need the same sum, to the last bit, for every length.
+    if backend.name not in ("numpy", "strict-cpu"):
+        pytest.skip("a batch's sums round as one row's only on NumPy")
+    rng = np.random.default_rng(n)
+    a, b = (backend.asarray(rng.standard_normal((4, n))) for _ in range(2))
+    rows = _np(dot(a, b))
+    for i in range(4):
+        assert float(a[i, :] @ b[i, :]) == rows[i]
 
 
 def test_lbfgs_freezes_finished_rows(backend: Any) -> None:
