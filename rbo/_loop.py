@@ -47,10 +47,45 @@ def run(
     callback: Callable[..., Any] | None,
     return_trajectory: bool,
 ) -> OptimizeResult:
-    """Run ``solver`` from ``x0`` (each row of ``x0`` when ``batched``) until it stops."""
+    """Run ``solver`` from ``x0`` (each row of ``x0`` when ``batched``) until it stops.
+
+    The whole run is inside the backend's ``quiet()``: every overflow and NaN in rbo's
+    own arithmetic is handled where it arises, and ``fun``, ``jac`` (wrapped so by the
+    :class:`~rbo._objective.Objective`) and ``callback`` run under the caller's error
+    handling all the same.
+    """
+    notify = _wrap_callback(solver, callback, batched=batched, backend=backend)
+    with backend.quiet():
+        return _run(
+            solver,
+            objective,
+            x0,
+            tolerances,
+            backend=backend,
+            batched=batched,
+            maxiter=maxiter,
+            maxfev=maxfev,
+            notify=notify,
+            return_trajectory=return_trajectory,
+        )
+
+
+def _run(
+    solver: Solver[Any],
+    objective: Objective,
+    x0: Array,
+    tolerances: Tolerances,
+    *,
+    backend: Backend,
+    batched: bool,
+    maxiter: int,
+    maxfev: int | None,
+    notify: Callable[[Any, Objective], None] | None,
+    return_trajectory: bool,
+) -> OptimizeResult:
+    """:func:`run`, inside the backend's ``quiet()``."""
     xp = array_namespace(x0)
     host = backend.eager(x0)
-    notify = _wrap_callback(solver, callback, batched=batched)
     # A callback reads the state every step anyway; then the loop reads its flags too, so
     # that no step is made (and reported) after the last row has stopped.
     every = 1 if host or notify is not None else int(getattr(solver, "check_every", 4))
@@ -59,12 +94,12 @@ def run(
     retrying = getattr(solver, "retrying", None)
 
     def check(state: Any) -> None:
-        with backend.quiet():  # |g|^2 may overflow: the test then holds for no row
-            rows.check(
-                state,
-                None if norms is None else norms(state),
-                None if retrying is None else retrying(state),
-            )
+        # |g|^2 may overflow (the run is quiet): the test then holds for no row
+        rows.check(
+            state,
+            None if norms is None else norms(state),
+            None if retrying is None else retrying(state),
+        )
 
     objective.start(maxfev)
     try:
@@ -190,16 +225,18 @@ def _frozen(old: Any, new: Any, active: Array, xp: Any) -> Any:
 
 
 def _wrap_callback(
-    solver: Solver[Any], callback: Callable[..., Any] | None, *, batched: bool
+    solver: Solver[Any], callback: Callable[..., Any] | None, *, batched: bool, backend: Backend
 ) -> Callable[[Any, Objective], None] | None:
     """``callback`` as ``notify(state, objective)``: given an ``intermediate_result`` when
-    that is its only parameter (scipy's convention), else the point ``xk``."""
+    that is its only parameter (scipy's convention), else the point ``xk``; called under
+    the caller's error handling."""
     if callback is None:
         return None
     try:
         params = list(inspect.signature(callback).parameters)
     except (TypeError, ValueError):
         params = []
+    callback = backend.as_caller(callback)
     if params == ["intermediate_result"]:
         return lambda state, objective: callback(
             intermediate_result=_intermediate(solver, state, objective, batched=batched)
@@ -326,16 +363,14 @@ def _honest(
     def meets(x: Array, g: Array) -> Array:
         if lower is not None and upper is not None:
             g = projected_gradient(x, g, lower, upper)
-        with backend.quiet():  # an overflowing |g|^2 meets no test
-            return xp.sqrt(dot(g, g, xp=xp)) <= rows.tol.gtol
+        return xp.sqrt(dot(g, g, xp=xp)) <= rows.tol.gtol  # an overflowing |g|^2 meets none
 
     ok = meets(x, g)
     gtol = status == int(Status.GTOL)
-    with backend.quiet():
-        # ftol, floored at f's rounding: a last point level with the best to rounding is
-        # as low as the best (even with ftol=0).
-        rtol = max(float(rows.tol.ftol), 4.0 * eps(f, xp=xp))
-        close = state.f - f <= rtol * xp.maximum(xp.abs(f), xp.ones_like(f))
+    # ftol, floored at f's rounding: a last point level with the best to rounding is as
+    # low as the best (even with ftol=0).
+    rtol = max(float(rows.tol.ftol), 4.0 * eps(f, xp=xp))
+    close = state.f - f <= rtol * xp.maximum(xp.abs(f), xp.ones_like(f))
     last = gtol & ~ok & close & meets(state.x, state.g)
     x = select(last, state.x, x, xp=xp, host=rows.host)
     g = select(last, state.g, g, xp=xp, host=rows.host)

@@ -61,6 +61,11 @@ class Objective:
                 f"jac must be a callable, True, None, '2-point' or '3-point'; got {jac!r}"
             )
         self.fun, self.jac, self.args = fun, jac, args
+        # The loop runs inside the backend's quiet(): fun and jac are called under the
+        # error handling in force where the run was set up, the user's own.
+        caller = backends.of(like).as_caller
+        self._fun = caller(fun)
+        self._jac: Any = caller(jac) if callable(jac) else jac
         self.name = name
         self.xp = array_namespace(like)
         self.dtype, self.device = like.dtype, device_of(like)
@@ -185,7 +190,7 @@ class Objective:
         f = self._value(self._call_fun(x))
         if callable(jac):
             self.njev += 1
-            return f, self._grad(jac(self._cast(x), *self.args), x)
+            return f, self._grad(self._jac(self._cast(x), *self.args), x)
         return f, self._finite_difference(x, f)
 
     def value(self, x: Array) -> Array:
@@ -196,7 +201,7 @@ class Objective:
     def _call_fun(self, x: Array) -> Any:
         self._reserve(1)
         self.nfev += 1
-        return self.fun(self._cast(x), *self.args)
+        return self._fun(self._cast(x), *self.args)
 
     def _cast(self, x: Array) -> Array:
         if self.call_dtype is None:

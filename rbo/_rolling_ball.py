@@ -315,7 +315,8 @@ class RBO(SolverBase):
                 ox, oy = center(x, fs, gs, radius)
                 nx, ny = center(p.z, p.f, p.g, radius)  # the projection's, already scaled
                 dc = k.dot(nx - ox, nx - ox) + (ny - oy) * (ny - oy)
-                resting = ~stay & (dc <= (self.rest * radius) ** 2)
+                reach = self.rest * radius  # squared as a product: ** raises on overflow
+                resting = ~stay & (dc <= reach * reach)
                 fail = xp.where(resting & (fail == RUNNING), codes(Status.AT_REST, fs), fail)
         return RBOState(
             x=z,

@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 from array_api_compat import array_namespace
 
+from . import backends
 from ._arrays import Array, codes
 from ._objective import Objective
 from ._rolling_ball import RBO
@@ -158,21 +159,24 @@ class Stepper:
         objective = Objective(
             value_and_grad, True, (), self._x0, call_dtype=self._narrow, name="value_and_grad"
         )
+        # As rbo.minimize's loop: the step's own arithmetic quiet, value_and_grad (wrapped
+        # by the objective) under the caller's error handling.
         try:
-            start, redo = self._start(objective)
-            if single_failure(self.solver.terminate(start)) is not None:
-                self._state = start
+            with backends.of(self._x0).quiet():
+                start, redo = self._start(objective)
+                if single_failure(self.solver.terminate(start)) is not None:
+                    self._state = start
+                    return start.f
+                # Only the descent methods can step without evaluating the new point.
+                advance = getattr(self.solver, "advance", None)
+                if self.minibatch and not redo and callable(advance):
+                    state = advance(objective, start)
+                else:
+                    state = self.solver.step(objective, start)
+                    if single_failure(self.solver.terminate(state)) is None:
+                        self._track(state)
+                self._previous, self._state = start, state
                 return start.f
-            # Only the descent methods can step without evaluating the new point.
-            advance = getattr(self.solver, "advance", None)
-            if self.minibatch and not redo and callable(advance):
-                state = advance(objective, start)
-            else:
-                state = self.solver.step(objective, start)
-                if single_failure(self.solver.terminate(state)) is None:
-                    self._track(state)
-            self._previous, self._state = start, state
-            return start.f
         finally:
             self.nfev += objective.nfev
             self.njev += objective.njev

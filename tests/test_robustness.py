@@ -843,6 +843,62 @@ def test_no_runtime_warning_escapes_from_rbo(method: str, dtype: Any, x0: list[f
         roll(recorder.fun, np.asarray(x0, dtype=dtype), jac=recorder.jac, method=method, maxiter=4)
 
 
+@pytest.mark.parametrize("bounded", [False, True], ids=["free", "box"])
+@pytest.mark.parametrize("vectorized", [False, True], ids=["single", "batched"])
+@pytest.mark.parametrize("method", ["rbo", "lbfgs", "sgd", "sam", "entropy-sgd"])
+def test_no_runtime_warning_escapes_when_the_squared_gradient_overflows(
+    backend: Any, method: str, vectorized: bool, bounded: bool
+) -> None:
+    # |g|^2 of a gradient of 1e200 per coordinate overflows in every inner product of a
+    # step (L-BFGS's slopes and pairs, the stopping test): rbo handles that, silently.
+    xp = backend.xp
+    x0 = backend.asarray(np.zeros((2, 3) if vectorized else 3))
+
+    def fg(x: Any) -> tuple[Any, Any]:
+        return xp.sum(x, axis=-1), xp.full_like(x, 1e200)
+
+    bounds = [(-1e300, 1e300)] * 3 if bounded else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = rbo.minimize(
+            fg, x0, jac=True, method=method, bounds=bounds, vectorized=vectorized,
+            options={"maxiter": 5},
+        )  # fmt: skip
+    success = _host(res.success) if vectorized else res.success
+    assert not np.any(success)  # |g| = 1e200 meets no gtol
+
+
+def test_the_objective_and_callback_keep_the_callers_error_handling() -> None:
+    # The loop is quiet inside, but fun, jac and the callback are the user's: under
+    # np.errstate(over="raise") an overflow in each still raises, with the best point.
+    big = np.float64(1e200)
+    calls = {"fun": 0, "jac": 0, "callback": 0}
+
+    def overflows(part: str) -> None:
+        if calls[part] == 1:
+            big * big  # the overflow is the point
+        calls[part] += 1
+
+    def fun(x: Any) -> float:
+        overflows("fun")
+        return float(rosenbrock(x))
+
+    def jac(x: Any) -> Any:
+        overflows("jac")
+        return rosenbrock.jac(x)
+
+    for part in calls:
+        calls.update(fun=-9, jac=-9, callback=-9)
+        calls[part] = 0
+
+        def callback(xk: Any) -> None:
+            overflows("callback")
+
+        with np.errstate(over="raise"), pytest.raises(FloatingPointError) as info:
+            rbo.minimize(fun, np.zeros(2), jac=jac, method="lbfgs", callback=callback)
+        assert math.isfinite(info.value.rbo_result.fun)  # type: ignore[attr-defined]
+
+
 def test_to_host_takes_torch_bfloat16() -> None:
     torch = pytest.importorskip("torch")
     host = rbo.backends.to_host(torch.ones(2, dtype=torch.bfloat16))

@@ -6,13 +6,16 @@ import contextlib
 import importlib
 import os
 import platform
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ._kernels import Kernels
 
 __all__ = ["Backend", "to_numpy"]
+
+_T = TypeVar("_T")
 
 
 class Backend:
@@ -63,12 +66,39 @@ class Backend:
         """A context in which rbo's own arithmetic may overflow without a warning.
 
         rbo detects and handles overflow and NaN where they arise (the projection's
-        NONFINITE status, a halved step), so warnings about them would only be noise;
-        the objective is never called inside this context. The default silences NumPy's
-        floating-point warnings, which also covers namespaces built on NumPy
+        NONFINITE status, a halved step), so warnings about them would only be noise.
+        :func:`rbo.minimize` runs its whole loop inside this context, with the user's
+        objective and callback wrapped by :meth:`as_caller`. The default silences
+        NumPy's floating-point warnings, which also covers namespaces built on NumPy
         (array-api-strict, Dask); for others it does nothing.
         """
         return np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+
+    def as_caller(self, func: Callable[..., _T], /) -> Callable[..., _T]:
+        """``func``, made to run under the floating-point error handling in force now.
+
+        The user's objective and callback are wrapped with this before a run enters
+        :meth:`quiet`: called from inside it, they warn (or raise) as the caller's own
+        settings say. The default brings back NumPy's error state, which :meth:`quiet`
+        changes.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from rbo.backends import get
+        >>> backend = get("numpy")
+        >>> with np.errstate(over="raise"):
+        ...     strict = backend.as_caller(lambda x: x * x)
+        >>> with backend.quiet():
+        ...     strict(np.float64(1e200))
+        Traceback (most recent call last):
+        ...
+        FloatingPointError: overflow encountered in scalar multiply
+        """
+        handler = np.geterrcall()  # quiet() keeps it: only a set one need come back
+        if handler is None:
+            return np.errstate(**np.geterr())(func)
+        return np.errstate(**np.geterr(), call=handler)(func)
 
     def eager(self, x: Any, /) -> bool:
         """Whether reading a scalar of ``x`` back costs nothing (no device synchronisation).
