@@ -899,6 +899,25 @@ def test_the_objective_and_callback_keep_the_callers_error_handling() -> None:
         assert math.isfinite(info.value.rbo_result.fun)  # type: ignore[attr-defined]
 
 
+def test_a_run_nested_in_the_objective_is_quiet_and_its_objective_loud() -> None:
+    # The inner run is set up inside the outer one's fun, under the caller's state: its
+    # own overflowing products stay silent, its objective raises as the caller said.
+    def inner_fg(x: Any) -> tuple[Any, Any]:
+        return np.sum(x), np.full_like(x, 1e200)
+
+    def fun(x: Any) -> float:
+        inner = rbo.minimize(inner_fg, x, jac=True, method="lbfgs", options={"maxiter": 3})
+        assert not inner.success
+        with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+            rbo.minimize(lambda z: float(np.float64(1e200) * 1e200 + z @ z), x)
+        return float(x @ x)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = rbo.minimize(fun, np.ones(2), jac=lambda x: 2 * x, method="lbfgs")
+    assert res.success
+
+
 def test_to_host_takes_torch_bfloat16() -> None:
     torch = pytest.importorskip("torch")
     host = rbo.backends.to_host(torch.ones(2, dtype=torch.bfloat16))

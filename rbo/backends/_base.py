@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ._errors import as_called, silenced
 from ._kernels import Kernels
 
 __all__ = ["Backend", "to_numpy"]
@@ -70,17 +71,18 @@ class Backend:
         :func:`rbo.minimize` runs its whole loop inside this context, with the user's
         objective and callback wrapped by :meth:`as_caller`. The default silences
         NumPy's floating-point warnings, which also covers namespaces built on NumPy
-        (array-api-strict, Dask); for others it does nothing.
+        (array-api-strict, Dask); for others it does nothing. Nested in itself, it costs
+        nothing.
         """
-        return np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+        return silenced()
 
     def as_caller(self, func: Callable[..., _T], /) -> Callable[..., _T]:
         """``func``, made to run under the floating-point error handling in force now.
 
         The user's objective and callback are wrapped with this before a run enters
         :meth:`quiet`: called from inside it, they warn (or raise) as the caller's own
-        settings say. The default brings back NumPy's error state, which :meth:`quiet`
-        changes.
+        settings say (and an rbo run nested in ``func`` is quiet again). The default brings
+        back NumPy's error state, which :meth:`quiet` changes.
 
         Examples
         --------
@@ -95,10 +97,7 @@ class Backend:
         ...
         FloatingPointError: overflow encountered in scalar multiply
         """
-        handler = np.geterrcall()  # quiet() keeps it: only a set one need come back
-        if handler is None:
-            return np.errstate(**np.geterr())(func)
-        return np.errstate(**np.geterr(), call=handler)(func)
+        return as_called(func)
 
     def eager(self, x: Any, /) -> bool:
         """Whether reading a scalar of ``x`` back costs nothing (no device synchronisation).

@@ -21,13 +21,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._base import Backend, to_numpy
+from ._errors import quietly
 from ._kernels import Centre, Dots, Kernels, Previous
 
 __all__ = ["NumPyBackend", "NumPyKernels"]
 
 # Overflow in a kernel is detected by its caller (a non-finite product makes the
 # projection NONFINITE), so NumPy's warnings about it are silenced at the source.
-_quiet = np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+_quiet = quietly
 
 _TILE = 1 << 16  # elements per tile: its few scratch tiles stay in cache
 _SEG = 1 << 13  # longest single dot (OpenBLAS goes multi-threaded above 10**4)
