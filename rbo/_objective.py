@@ -60,11 +60,10 @@ class Objective:
             raise ValueError(
                 f"jac must be a callable, True, None, '2-point' or '3-point'; got {jac!r}"
             )
-        self.fun, self.jac, self.args = fun, jac, args
         # The loop runs inside the backend's quiet(): fun and jac are called under the
         # error handling in force where the run was set up, the user's own.
         caller = backends.of(like).as_caller
-        self._fun = caller(fun)
+        self.fun, self.jac, self.args = caller(fun), jac, args
         self._jac: Any = caller(jac) if callable(jac) else jac
         self.name = name
         self.xp = array_namespace(like)
@@ -201,7 +200,7 @@ class Objective:
     def _call_fun(self, x: Array) -> Any:
         self._reserve(1)
         self.nfev += 1
-        return self._fun(self._cast(x), *self.args)
+        return self.fun(self._cast(x), *self.args)
 
     def _cast(self, x: Array) -> Array:
         if self.call_dtype is None:

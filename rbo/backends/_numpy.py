@@ -27,8 +27,7 @@ from ._kernels import Centre, Dots, Kernels, Previous
 __all__ = ["NumPyBackend", "NumPyKernels"]
 
 # Overflow in a kernel is detected by its caller (a non-finite product makes the
-# projection NONFINITE), so NumPy's warnings about it are silenced at the source.
-_quiet = quietly
+# projection NONFINITE): the kernels run quietly, NumPy's warnings silenced at the source.
 
 _TILE = 1 << 16  # elements per tile: its few scratch tiles stay in cache
 _SEG = 1 << 13  # longest single dot (OpenBLAS goes multi-threaded above 10**4)
@@ -78,7 +77,7 @@ class NumPyKernels(Kernels):
             tiles.append(np.empty(t.tile, dtype=t.dtype))
         return tiles[:k]
 
-    @_quiet
+    @quietly
     def dot(self, a: Any, b: Any, /) -> Any:
         if _fits(a):
             return np.vecdot(a, b)
@@ -89,7 +88,7 @@ class NumPyKernels(Kernels):
             t.add(acc[0], tile, tile.of(A), tile.of(B))
         return t.out(acc[0])
 
-    @_quiet
+    @quietly
     def step_norms(self, z: Any, x: Any, /) -> tuple[Any, Any]:
         if _fits(z):
             return super().step_norms(z, x)
@@ -108,7 +107,7 @@ class NumPyKernels(Kernels):
     def centre(self, x: Any, g: Any, c: Any, /) -> Centre:
         return Centre(x, g, c)
 
-    @_quiet
+    @quietly
     def trial(self, z: Any, g: Any, cx: Any, a: Any, b: Any, /) -> Any:
         if _fits(z):
             return super().trial(z, g, cx, a, b)
@@ -128,7 +127,7 @@ class NumPyKernels(Kernels):
             np.subtract(ot, w_, out=ot)
         return t.out(out)
 
-    @_quiet
+    @quietly
     def residual(self, z: Any, g: Any, e: Any, cx: Any, /, prev: Previous | None = None) -> Dots:
         if _fits(z):
             return super().residual(z, g, e, cx, prev)
