@@ -17,6 +17,8 @@ __all__ = [
     "dot",
     "eps",
     "finite_rows",
+    "max_float",
+    "min_float",
     "namespace",
     "select",
 ]
@@ -77,6 +79,28 @@ def col(s: Array, /, *, xp: Any = None) -> Array:
     if xp is None:
         xp = namespace(s)
     return xp.expand_dims(s, axis=-1)
+
+
+def max_float(a: float, b: float, /) -> float:
+    """``maximum`` of two Python floats as the Array API takes it: NaN if either is NaN.
+
+    Examples
+    --------
+    >>> max_float(1.0, 2.0), max_float(float("nan"), 2.0), max_float(1.0, float("nan"))
+    (2.0, nan, nan)
+    """
+    return a if (a >= b or a != a) else b
+
+
+def min_float(a: float, b: float, /) -> float:
+    """``minimum`` of two Python floats as the Array API takes it: NaN if either is NaN.
+
+    Examples
+    --------
+    >>> min_float(1.0, 2.0), min_float(float("nan"), 2.0), min_float(1.0, float("nan"))
+    (1.0, nan, nan)
+    """
+    return a if (a <= b or a != a) else b
 
 
 def select(cond: Array, a: Array, b: Array, /, *, xp: Any, host: bool) -> Array:

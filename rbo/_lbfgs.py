@@ -16,13 +16,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from . import backends
-from ._arrays import Array, codes, col, dot, eps, namespace, select
+from ._arrays import Array, codes, col, dot, eps, max_float, min_float, namespace, select
 from ._linesearch import backtracking, backtracking_scalar, strong_wolfe, wolfe_scalar
 from ._solver import SolverBase, ValueAndGrad
 from ._status import Status
@@ -72,7 +73,8 @@ class LBFGSState(NamedTuple):
         the same IEEE double arithmetic without arrays for them.
     codes : tuple
         With ``scalar``, the failure codes a step reports (none, a failed search, as
-        arrays) and the dtype's smallest normal number, found once.
+        arrays), the dtype's smallest normal number and how a list of floats becomes a
+        vector like ``x``, found once.
     held : tuple of arrays, optional
         With ``scalar`` and bounds, ``(g, held)``: the coordinates the box holds at
         ``x`` for this very ``g`` (the next step starts from them).
@@ -95,7 +97,7 @@ class LBFGSState(NamedTuple):
     upper: Array | None
     evals: int
     scalar: bool = False
-    codes: tuple[Array, Array, float] | None = None
+    codes: tuple[Array, Array, float, Callable[..., Array]] | None = None
     held: tuple[Array, Array] | None = None
 
 
@@ -232,6 +234,7 @@ class LBFGS(SolverBase):
                     codes(_NO_FAILURE, f),
                     codes(_LINE_SEARCH_FAILED, f),
                     float(xp.finfo(x0.dtype).smallest_normal),
+                    _vector_maker(x0, xp),
                 ),
                 held=None if held is None else (g, held),
             )
@@ -457,7 +460,9 @@ class LBFGS(SolverBase):
         if k == 0:
             return -(gamma * q)
         lo = self.m - k
-        s, y, rho = state.s[lo:, :], state.y[lo:, :], state.rho[lo:]
+        s, y, rho = state.s, state.y, state.rho
+        if lo:
+            s, y, rho = s[lo:, :], y[lo:, :], rho[lo:]
         if free is not None:
             held_out = free[None, :]
             s, y = s * held_out, y * held_out
@@ -482,9 +487,9 @@ class LBFGS(SolverBase):
             for i in range(j + 1, k):
                 acc -= al[i] * row[i]
             al[j] = rho[j] * acc
-        dev = device_of(q)
-        alpha = xp.asarray(al, dtype=q.dtype, device=dev)
-        q = q - alpha @ y
+        assert state.codes is not None
+        vector = state.codes[3]
+        q = q - vector(al, dtype=q.dtype) @ y
         yq = to_numpy(y @ q).tolist()
         diff = [0.0] * k
         for j in range(k):
@@ -493,14 +498,13 @@ class LBFGS(SolverBase):
             for i in range(j):
                 acc += diff[i] * col[i]
             diff[j] = al[j] - rho[j] * acc
-        coef = xp.asarray(diff, dtype=q.dtype, device=dev)
-        r = gamma * q + coef @ s
+        r = gamma * q + vector(diff, dtype=q.dtype) @ s
         return -r
 
     def _step_scalar(self, fun: ValueAndGrad, state: LBFGSState) -> LBFGSState:
         """:meth:`step` of a ``scalar`` state: every per-row scalar a Python number."""
         assert state.codes is not None
-        no_failure, failed, tiny = state.codes
+        no_failure, failed, tiny, _ = state.codes
         x, f, g = state.x, state.f, state.g
         xp = namespace(x)
         lower, upper = state.lower, state.upper
@@ -515,19 +519,18 @@ class LBFGS(SolverBase):
         d = self._direction_scalar(pg, state, free, xp)
         if free is not None:
             d = d * free
-        slope = g @ d
+        slope_f = float(g @ d)
         rho, count, gamma = state.rho, state.count, state.gamma
-        if not float(slope) < 0:
+        if not slope_f < 0:
             # A direction that does not descend (or is not finite) resets the memory.
             d = -pg
-            slope = g @ d
+            slope_f = float(g @ d)
             rho, count, gamma = (0.0,) * self.m, 0, 1.0
-        slope_f = float(slope)
         todo = slope_f < 0
         alpha = 1.0
         if count == 0:  # the first step of a fresh memory moves at most a unit distance
             dn = math.sqrt(float(d @ d))
-            alpha = _minimum(1.0, 1.0 / _maximum(dn, tiny))
+            alpha = min_float(1.0, 1.0 / max_float(dn, tiny))
         c1, maxls = float(self.c1), self.maxls
         if bounded:
             x_new, f_new, g_new, moved, evals = backtracking_scalar(
@@ -552,7 +555,7 @@ class LBFGS(SolverBase):
             # Then steepest descent from a fresh memory.
             rho, count, gamma = (0.0,) * self.m, 0, 1.0
             pn = math.sqrt(float(pg @ pg))
-            a0 = _minimum(1.0, 1.0 / _maximum(pn, tiny))
+            a0 = min_float(1.0, 1.0 / max_float(pn, tiny))
             xb, fb, gb, ok, n = backtracking_scalar(
                 fun, x, f, g, -pg, a0, True, c1=c1, maxls=maxls, lower=lower, upper=upper,
                 xp=xp,
@@ -654,11 +657,12 @@ def _as_arrays(state: LBFGSState) -> LBFGSState:
     )
 
 
-def _maximum(a: float, b: float) -> float:
-    """``maximum`` as the Array API takes it: NaN if either is NaN."""
-    return a if (a >= b or a != a) else b
-
-
-def _minimum(a: float, b: float) -> float:
-    """``minimum`` as the Array API takes it: NaN if either is NaN."""
-    return a if (a <= b or a != a) else b
+def _vector_maker(x: Array, xp: Any) -> Callable[..., Array]:
+    """``vector(values, dtype=...)``: a list of floats as a 1-D array of ``x``'s namespace
+    and device. NumPy's own conversion, where ``x`` is NumPy's, costs a third of the
+    Array API wrapper's (a single run converts two lists a step)."""
+    backend = backends.of(x)
+    if isinstance(backend, backends.NumPyBackend):
+        return backend.asarray
+    dev = device_of(x)
+    return lambda values, dtype: xp.asarray(values, dtype=dtype, device=dev)

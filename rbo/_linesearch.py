@@ -21,7 +21,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from . import backends
-from ._arrays import Array, col, dot, eps, select
+from ._arrays import Array, col, dot, eps, max_float, min_float, select
 from ._solver import ValueAndGrad
 
 __all__ = ["Search", "backtracking", "backtracking_scalar", "strong_wolfe", "wolfe_scalar"]
@@ -395,7 +395,7 @@ def backtracking_scalar(
             q = -slope * a * a / (2.0 * excess)
         else:
             q = 0.5 * a
-        a = _minimum(_maximum(q, 0.1 * a), 0.5 * a)
+        a = min_float(max_float(q, 0.1 * a), 0.5 * a)
     return x_b, f_b, g_b, moved, evals
 
 
@@ -409,16 +409,6 @@ def _projected_value(
         return last[1], last[2], last, 0
     ft, gt = fun(xt)
     return ft, gt, ((xt, ft, gt) if bounded else None), 1
-
-
-def _maximum(a: float, b: float) -> float:
-    """``maximum`` as the Array API takes it: NaN if either is NaN."""
-    return a if (a >= b or a != a) else b
-
-
-def _minimum(a: float, b: float) -> float:
-    """``minimum`` as the Array API takes it: NaN if either is NaN."""
-    return a if (a <= b or a != a) else b
 
 
 def backtracking(

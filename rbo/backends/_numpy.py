@@ -272,6 +272,8 @@ class NumPyBackend(Backend):
         return xp
 
     def asarray(self, x: Any, /, *, dtype: Any = None) -> Any:
+        if isinstance(x, list):  # host data (a single run's coefficients): one conversion
+            return np.asarray(x, dtype=dtype)
         return np.asarray(to_numpy(x), dtype=dtype)
 
     def eager(self, x: Any, /) -> bool:
