@@ -215,6 +215,34 @@ def test_unregistering_restores_the_builtin_backend() -> None:
         backends.unregister("recording")
 
 
+class _Long(_Recording):
+    """Owns array-api-strict arrays of more than one element only: more than the type."""
+
+    name = "long"
+
+    def owns(self, x: Any, /) -> bool:
+        return super().owns(x) and x.size > 1
+
+
+def test_the_backend_of_an_array_follows_registration_even_after_it_was_asked() -> None:
+    """The backend of an array type is remembered while only the built-in backends are
+    registered; registering or unregistering one forgets it, and a registered backend
+    that looks beyond the type is asked for every array."""
+    one, two = strict.asarray([1.0]), strict.asarray([1.0, 2.0])
+    assert backends.of(one).name == backends.of(two).name == "array_api_strict"
+    backends.register(_Long())
+    try:
+        assert [backends.of(a).name for a in (one, two, one, two)] == [
+            "array_api_strict",
+            "long",
+            "array_api_strict",
+            "long",
+        ]
+    finally:
+        backends.unregister("long")
+    assert backends.of(two).name == "array_api_strict"
+
+
 def test_register_rejects_non_backends_and_name_clashes() -> None:
     with pytest.raises(TypeError, match=r"instance of rbo\.backends\.Backend"):
         backends.register(object())  # type: ignore[arg-type]

@@ -66,6 +66,10 @@ _BUILTIN: list[Backend] = [
     GenericBackend("array_api_strict", "array_api_strict", is_strict_array),
 ]
 _REGISTRY: dict[str, Backend] = {b.name: b for b in _BUILTIN}
+# The backend of each array type seen, while only the built-in backends are registered:
+# each of those owns arrays by their type alone (a registered one may look further).
+# A small step asks for the backend of its arrays several times an evaluation.
+_OWNERS: dict[type, Backend] = {}
 
 # How to install what a built-in backend imports.
 _INSTALL = {
@@ -120,6 +124,7 @@ def register(backend: Backend, /, *, replace: bool = False) -> Backend:
         raise ValueError(f"backend {name!r} is already registered; pass replace=True")
     _REGISTRY.pop(name, None)
     _REGISTRY[name] = backend
+    _OWNERS.clear()
     return backend
 
 
@@ -128,6 +133,7 @@ def unregister(name: str, /) -> None:
     if name not in _REGISTRY:
         get(name)  # the error for a name that is not registered
     del _REGISTRY[name]
+    _OWNERS.clear()
     for b in _BUILTIN:
         if b.name == name:
             _REGISTRY[name] = b
@@ -181,8 +187,16 @@ def of(x: Any, /) -> Backend:
     TypeError
         If ``x`` is not an array of a namespace array-api-compat knows.
     """
+    kind = type(x)
+    known = _OWNERS.get(kind)
+    if known is not None:
+        return known
     for backend in reversed(_REGISTRY.values()):
         if backend.owns(x):
+            if len(_REGISTRY) == len(_BUILTIN) and all(
+                _REGISTRY.get(b.name) is b for b in _BUILTIN
+            ):
+                _OWNERS[kind] = backend
             return backend
     return namespace_backend(x)
 
