@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -239,6 +240,84 @@ def test_first_projection_iteration_is_the_reference_gauss_newton_step(backend: 
     expected = x + delta
     for i in range(2):
         assert float(p.z[i]) == pytest.approx(float(expected[i]), rel=1e-12, abs=1e-15)
+
+
+def _pitted(xp: Any) -> Any:
+    """A wrinkled bowl whose value is NaN past |z_0| = 2.5 (a trial point there is NaN)."""
+
+    def fg(z: Any) -> tuple[Any, Any]:
+        w = xp.sin(5.0 * z)
+        f = xp.sum(z * z + 0.3 * w, axis=-1)
+        f = xp.where(xp.abs(z[..., 0]) > 2.5, xp.full_like(f, xp.nan), f)
+        return f, 2.0 * z + 1.5 * xp.cos(5.0 * z)
+
+    return fg
+
+
+@pytest.mark.parametrize(
+    ("case", "radius", "lr", "alpha", "maxiter", "boxed", "active"),
+    [
+        ("converges", 0.5, 0.05, 1.0, 20, False, True),
+        ("capped", 2.0, 0.5, 1.0, 3, False, True),
+        ("boxed", 1.0, 0.3, 1.0, 20, True, True),
+        ("stalls from a tiny step", 1.0, 0.3, 2.0**-22, 20, False, True),
+        ("meets NaN", 1.0, 30.0, 1.0, 20, False, True),
+        ("inactive", 0.5, 0.05, 1.0, 20, False, False),
+    ],
+)
+def test_a_single_row_projects_as_a_batch_of_one_bit_for_bit(
+    backend: Backend,
+    case: str,
+    radius: float,
+    lr: float,
+    alpha: float,
+    maxiter: int,
+    boxed: bool,
+    active: bool,
+) -> None:
+    """A single float64 row on the host projects with Python floats for its scalars; a
+    batch of one with arrays. Both make the same IEEE operations in the same order, so
+    every field agrees exactly, whatever way the projection ends."""
+    from rbo import backends
+
+    xp = backend.xp
+    fg = _pitted(xp)
+    kernels = backends.of(backend.asarray([0.0])).kernels
+    rng = np.random.default_rng(len(case))
+    ends, met_nan = set(), False
+    for _ in range(4):
+        x = backend.asarray(rng.uniform(-2.0, 2.0, 3))
+        f, g = fg(x)
+        gg = xp.sum(g * g)
+        rho = radius / xp.sqrt(1.0 + gg)
+        c, cy = rho + lr, f + rho - lr * gg
+        box = (backend.asarray([-2.0] * 3), backend.asarray([2.0] * 3)) if boxed else None
+        kw: dict[str, Any] = {"maxiter": maxiter, "box": box}
+        one = project(
+            fg, x, f, g, kernels.centre(x, g, c), cy, alpha=backend.asarray(alpha),
+            active=backend.asarray(active, dtype=xp.bool), **kw,
+        )  # fmt: skip
+        rows = [xp.reshape(a, (1, *a.shape)) for a in (x, f, g, c, cy)]
+        batch = project(
+            fg, rows[0], rows[1], rows[2], kernels.centre(rows[0], rows[2], rows[3]), rows[4],
+            alpha=backend.asarray([alpha]), active=backend.asarray([active], dtype=xp.bool), **kw,
+        )  # fmt: skip
+        assert one.iters == batch.iters
+        for name in ("z", "f", "g", "residual", "status", "alpha", "gg", "nonfinite"):
+            a = backends.to_host(getattr(one, name))
+            b = backends.to_host(getattr(batch, name))[0]
+            np.testing.assert_array_equal(a, b, err_msg=f"{case}: {name}")
+        ends.add(int(one.status))
+        met_nan |= int(one.nonfinite) != 0
+    expected = {
+        "converges": ProjStatus.CONVERGED,
+        "capped": ProjStatus.MAXITER,
+        "stalls from a tiny step": ProjStatus.STALLED,
+        "inactive": ProjStatus.CONVERGED,
+    }.get(case)
+    if expected is not None:
+        assert int(expected) in ends, ends
+    assert met_nan == (case == "meets NaN")
 
 
 @pytest.mark.parametrize("method", ["gauss-newton", "gd"])
