@@ -15,6 +15,7 @@ inside its passes, which holds one array less and moves no more memory.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .._arrays import Array, col, dot
@@ -115,13 +116,25 @@ class Kernels:
     ) -> Dots:
         """The :class:`Dots` at ``z`` (``e = f(z) - c_y`` per row); with ``prev``, the
         secant's products too."""
-        dz = z - materialise(cx)
-        v = dz + col(e) * g
-        d = Dots(dd=self.dot(dz, dz), vv=self.dot(v, v), gg=self.dot(g, g), gv=self.dot(g, v))
-        if prev is None:
-            return d
-        s = z - prev.z
-        return d._replace(ss=self.dot(s, s), gs=self.dot(g, s), gps=self.dot(prev.g, s))
+        return residual_dots(z, g, e, cx, prev, self.dot)
+
+
+def residual_dots(
+    z: Array,
+    g: Array,
+    e: Any,
+    cx: Array | Centre,
+    prev: Previous | None,
+    dot: Callable[[Array, Array], Array],
+) -> Dots:
+    """The body of :meth:`Kernels.residual`, with the row-wise inner product ``dot``."""
+    dz = z - materialise(cx)
+    v = dz + col(e) * g
+    d = Dots(dd=dot(dz, dz), vv=dot(v, v), gg=dot(g, g), gv=dot(g, v))
+    if prev is None:
+        return d
+    s = z - prev.z
+    return d._replace(ss=dot(s, s), gs=dot(g, s), gps=dot(prev.g, s))
 
 
 def materialise(cx: Array | Centre, centre: Any = None) -> Array:
