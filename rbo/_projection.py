@@ -50,6 +50,11 @@ PROJECTIONS = ("gauss-newton", "gd")
 # line search counts as stalled (2**-20: about 20 wasted evaluations at worst).
 _ARMIJO = 1e-4
 _MIN_ALPHA = 2.0**-20
+# Up to this many coordinates a single row's projection forms the descended centre once
+# (two array operations fewer in each trial point and residual pass); a longer row's
+# centre is left to the kernels, which recompute it in their passes and hold one array
+# less.
+_FORMED = 1 << 13
 
 
 class ProjStatus(enum.IntEnum):
@@ -276,6 +281,8 @@ def _project_host(
     f_ = float(f)
     e = f_ - cy_
     with quiet():
+        if isinstance(cx, Centre) and x.shape[-1] <= _FORMED:
+            cx = materialise(cx)  # the same array the kernels would form at each pass
         d = k.residual(x, g, e, cx)
         if box is not None:
             r0 = float(_box_residual(x, g, e, cx, box, xp))
