@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import array_api_compat
@@ -21,6 +22,7 @@ __all__ = [
     "min_float",
     "namespace",
     "select",
+    "sqrt_float",
 ]
 
 Array = Any  # any array of a namespace array-api-compat knows
@@ -101,6 +103,17 @@ def min_float(a: float, b: float, /) -> float:
     (1.0, nan, nan)
     """
     return a if (a <= b or a != a) else b
+
+
+def sqrt_float(v: float, /) -> float:
+    """``sqrt`` of a Python float as the Array API takes it: NaN below zero.
+
+    Examples
+    --------
+    >>> sqrt_float(4.0), sqrt_float(-1.0), sqrt_float(float("inf"))
+    (2.0, nan, inf)
+    """
+    return math.sqrt(v) if v >= 0 else math.nan
 
 
 def select(cond: Array, a: Array, b: Array, /, *, xp: Any, host: bool) -> Array:

@@ -38,7 +38,7 @@ from array_api_compat import array_namespace
 from array_api_compat import device as device_of
 
 from . import backends
-from ._arrays import Array, codes, col, dot, eps, max_float, min_float, select
+from ._arrays import Array, codes, col, dot, eps, max_float, min_float, select, sqrt_float
 from .backends import Backend, Centre, Dots, Previous
 from .backends._kernels import materialise
 
@@ -166,6 +166,7 @@ def project(
 
     if (
         host
+        and backend.host_floats
         and method == "gauss-newton"
         and getattr(f, "ndim", 0) == 0
         and x.dtype == xp.float64
@@ -291,9 +292,9 @@ def _project_host(
     gg, gv, vv = float(d.gg), float(d.gv), float(d.vv)
     D = 0.5 * (float(d.dd) + e * e)
     if box is None:
-        r0 = _sqrt(vv)
+        r0 = sqrt_float(vv)
     r = r0
-    tol = rtol * r0 + 8.0 * tiny * (_sqrt(float(xx)) + 1.0)
+    tol = rtol * r0 + 8.0 * tiny * (sqrt_float(float(xx)) + 1.0)
     overflow = not (isfinite(r0) and isfinite(D))
     if active is not None and not bool(active):
         overflow, done = False, True
@@ -342,7 +343,7 @@ def _project_host(
             e, D, vv, gg, gv = et, Dt, vvt, float(dt.gg), float(dt.gv)
         del zt, gt
         if box is None:
-            r = _sqrt(vv)
+            r = sqrt_float(vv)
         else:
             with quiet():
                 r = float(_box_residual(z, g, e, cx, box, xp))
@@ -356,11 +357,6 @@ def _project_host(
     dtype, dev = x.dtype, device_of(x)
     r_, a_, gg_ = (xp.asarray(v, dtype=dtype, device=dev) for v in (r, a, gg))
     return Projection(z, f, g, r_, iters, codes(status, r_), a_, gg_, codes(which, r_))
-
-
-def _sqrt(v: float) -> float:
-    """``sqrt`` as the Array API takes it: NaN below zero (a sum of squares is never)."""
-    return math.sqrt(v) if v >= 0 else math.nan
 
 
 def _secant_shift_host(ss: float, gs: float, sy: float) -> float:

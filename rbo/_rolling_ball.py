@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, ClassVar, NamedTuple
 
 from array_api_compat import array_namespace
+from array_api_compat import device as device_of
 
 from . import backends
-from ._arrays import Array, as_value, codes, select
+from ._arrays import Array, as_value, codes, min_float, select, sqrt_float
 from ._geometry import center
 from ._projection import PROJECTIONS, ProjStatus, project
 from ._solver import RUNNING, Schedule, SolverBase, ValueAndGrad, check_positive, schedule_value
@@ -249,6 +251,9 @@ class RBO(SolverBase):
         lr0 = schedule_value("lr", self.lr, nit)
         scale = 1.0 / self.fscale
         graph = fun if scale == 1.0 else _scaled(fun, scale)
+        single = active is None and state.f.ndim == 0 and x.dtype == xp.float64
+        if single and host and backend.host_floats:
+            return self._step_host(graph, state, xp, backend, radius, lr0, scale)
         with quiet():  # overflow is handled: it makes the projection NONFINITE
             fs, gs = (state.f, state.g) if scale == 1.0 else (state.f * scale, state.g * scale)
             # |g|^2 from g itself, not from state.gg: a step-wise driver re-evaluates f and g
@@ -338,6 +343,109 @@ class RBO(SolverBase):
             nonfinite=xp.where(met_nan & (state.nonfinite == 0), p.nonfinite, state.nonfinite),
             proj_capped=state.proj_capped + xp.astype(capped, state.proj_capped.dtype),
             slowed=slowed,
+        )
+
+    def _step_host(
+        self,
+        graph: ValueAndGrad,
+        state: RBOState,
+        xp: Any,
+        backend: backends.Backend,
+        radius: float,
+        lr0: float,
+        scale: float,
+    ) -> RBOState:
+        """:meth:`step` of a single float64 row on the host: its per-row scalars (the
+        learning rate, the counters, the statuses) as Python numbers, the same IEEE
+        operations in the same order; only what spans the coordinates stays arrays."""
+        x = state.x
+        k, quiet = backend.kernels, backend.quiet
+        with quiet():
+            fs, gs = (state.f, state.g) if scale == 1.0 else (state.f * scale, state.g * scale)
+            gg_a = k.dot(gs, gs)
+        gg = float(gg_a)
+        maxiter = self.proj_maxiter
+        if maxiter is None:
+            maxiter = 20 if self.projection == "gauss-newton" else 10
+        lr = lr0 + 0.0
+        if self.max_step is not None:
+            q = sqrt_float(gg * (1.0 + gg))
+            lr = min_float(lr, self.max_step * radius / q if q != 0 else math.inf)
+        lr = lr * 0.5 ** (int(state.halvings) + int(state.slowed))
+        rho_s = radius / sqrt_float(1.0 + gg)
+        with quiet():
+            cx = k.centre(x, gs, rho_s + lr)
+        p = project(
+            graph,
+            x,
+            fs,
+            gs,
+            cx,
+            float(fs) + rho_s - lr * gg,
+            method=self.projection,
+            maxiter=maxiter,
+            rtol=None if self.proj_rtol is None else float(self.proj_rtol),
+            step=float(self.proj_step),
+            check_every=self.check_every,
+            alpha=min_float(2.0 * float(state.proj_alpha), 1.0),
+            xx=state.xx,
+            backend=backend,
+            box=None if self.lower is None else (self.lower, self.upper),
+        )
+        status = int(p.status)
+        capped = status == int(ProjStatus.MAXITER)
+        slowed = int(state.slowed)
+        if self.slow_down:
+            if capped:
+                slowed = min(slowed + 1, self.slow_down)
+            elif status == int(ProjStatus.CONVERGED):
+                slowed = max(slowed - 1, 0)
+        met_nan = status == int(ProjStatus.NONFINITE)
+        halvings = int(state.halvings) + 1 if met_nan else 0
+        fail = RUNNING
+        if halvings > self.max_halvings:
+            fail = int(Status.NONFINITE)
+        if status == int(ProjStatus.DIVERGED):
+            fail = int(Status.PROJECTION_FAILED)
+        # Rows that failed or retry keep their point (a diverged gd moved it).
+        stay = met_nan or fail != RUNNING
+        with quiet():
+            if stay:
+                z, f, g, gg_z = x, state.f, state.g, gg_a / (scale * scale)
+            else:
+                z, f, g, gg_z = p.z, p.f, p.g, p.gg if p.gg is not None else gg_a
+                if scale != 1.0:
+                    f, g, gg_z = f / scale, g / scale, gg_z / (scale * scale)
+            zz, dd = k.step_norms(z, x)
+            if self.rest > 0 and not stay:
+                ox, oy = center(x, fs, gs, radius)
+                nx, ny = center(p.z, p.f, p.g, radius)  # the projection's, already scaled
+                dc = float(k.dot(nx - ox, nx - ox) + (ny - oy) * (ny - oy))
+                reach = self.rest * radius  # squared as a product: ** raises on overflow
+                if dc <= reach * reach and fail == RUNNING:
+                    fail = int(Status.AT_REST)
+        like = state.failure
+        same_lr = lr == float(state.lr)  # the usual case: no new array for it
+        return RBOState(
+            x=z,
+            f=f,
+            g=g,
+            nit=state.nit + 1,
+            step_norm=xp.sqrt(dd),
+            failure=codes(fail, like),
+            radius=radius,
+            lr=state.lr if same_lr else xp.asarray(lr, dtype=x.dtype, device=device_of(x)),
+            fscale=float(self.fscale),
+            residual=p.residual,
+            proj_iters=p.iters,
+            proj_status=p.status,
+            proj_alpha=p.alpha,
+            gg=gg_z,
+            xx=zz,
+            halvings=codes(halvings, like),
+            nonfinite=p.nonfinite if met_nan and int(state.nonfinite) == 0 else state.nonfinite,
+            proj_capped=codes(int(state.proj_capped) + capped, like),
+            slowed=codes(slowed, like),
         )
 
     def postprocess(self, state: RBOState, /, *, intermediate: bool = False) -> dict[str, Any]:

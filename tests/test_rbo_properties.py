@@ -320,6 +320,61 @@ def test_a_single_row_projects_as_a_batch_of_one_bit_for_bit(
     assert met_nan == (case == "meets NaN")
 
 
+def _walled(xp: Any) -> Any:
+    """A wrinkled slope down towards +z_0, NaN past z_0 = 2: a ball rolls into the wall."""
+
+    def fg(z: Any) -> tuple[Any, Any]:
+        f = xp.sum(-z + 0.3 * xp.sin(5.0 * z), axis=-1)
+        f = xp.where(z[..., 0] > 2.0, xp.full_like(f, xp.nan), f)
+        return f, -1.0 + 1.5 * xp.cos(5.0 * z)
+
+    return fg
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"radius": 0.5, "lr": 0.05},
+        {"radius": 0.5, "lr": 0.5, "max_step": 1.0, "rest": 0.05, "slow_down": 3},
+        {"radius": 1.0, "lr": 2.0, "fscale": 3.0, "slow_down": 2, "proj_maxiter": 6},
+        {"radius": 0.5, "lr": 2.0, "max_halvings": 1, "proj_maxiter": 2},
+        {"radius": 0.8, "lr": 0.3, "lower": -2.0, "upper": 2.0},
+    ],
+    ids=["plain", "step control", "fscale and slow-down", "meets NaN", "boxed"],
+)
+def test_a_single_row_steps_as_a_batch_of_one_bit_for_bit(
+    backend: Backend, options: dict[str, Any]
+) -> None:
+    """A single float64 row on the host keeps its step's scalars as Python numbers, a
+    batch of one as arrays: every field of the state agrees exactly, step after step."""
+    from rbo import backends
+
+    xp = backend.xp
+    fg = _walled(xp) if "max_halvings" in options else _pitted(xp)
+    solver = rbo.RBO(**options)
+    x0 = backend.asarray([1.9, -1.2, 0.4])
+    one = solver.init(fg, x0)
+    batch = solver.init(fg, xp.reshape(x0, (1, 3)))
+    seen = set()
+    for _ in range(25):
+        one, batch = solver.step(fg, one), solver.step(fg, batch)
+        for name, a in one._asdict().items():
+            b = getattr(batch, name)
+            if isinstance(a, int | float):
+                assert a == b, name
+                continue
+            a, b = backends.to_host(a), backends.to_host(b)
+            np.testing.assert_array_equal(a, b[0] if b.ndim > a.ndim else b, err_msg=name)
+        seen.add(int(one.proj_status))
+        if int(one.failure) != -1:
+            break
+    if "max_halvings" in options:  # NaN met until the halvings ran out
+        assert int(ProjStatus.NONFINITE) in seen
+        assert int(one.failure) == rbo.Status.NONFINITE
+    if "proj_maxiter" in options:
+        assert int(ProjStatus.MAXITER) in seen
+
+
 @pytest.mark.parametrize("method", ["gauss-newton", "gd"])
 def test_a_residual_that_overflows_at_the_start_is_reported_not_converged(method: str) -> None:
     """|grad D| overflowing float32 gives an infinite tolerance too; the projection must

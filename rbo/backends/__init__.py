@@ -63,7 +63,8 @@ _BUILTIN: list[Backend] = [
     GenericBackend("torch", "array_api_compat.torch", array_api_compat.is_torch_array),
     GenericBackend("jax", "jax.numpy", array_api_compat.is_jax_array),
     GenericBackend("dask", "array_api_compat.dask.array", array_api_compat.is_dask_array),
-    GenericBackend("array_api_strict", "array_api_strict", is_strict_array),
+    # array-api-strict computes with NumPy: its scalars round as NumPy's do.
+    GenericBackend("array_api_strict", "array_api_strict", is_strict_array, host_floats=True),
 ]
 _REGISTRY: dict[str, Backend] = {b.name: b for b in _BUILTIN}
 # The backend of each array type seen, while only the built-in backends are registered:

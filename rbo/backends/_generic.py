@@ -47,10 +47,18 @@ class GenericBackend(Backend):
     False
     """
 
-    def __init__(self, name: str, namespace: str, is_array: Callable[[Any], bool]) -> None:
+    def __init__(
+        self,
+        name: str,
+        namespace: str,
+        is_array: Callable[[Any], bool],
+        *,
+        host_floats: bool = False,
+    ) -> None:
         self.name = name
         self._module = namespace
         self._is_array = is_array
+        self.host_floats = host_floats
 
     def owns(self, x: Any, /) -> bool:
         return bool(self._is_array(x))

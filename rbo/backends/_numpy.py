@@ -261,6 +261,7 @@ class NumPyBackend(Backend):
     """NumPy arrays on the host: reading a scalar is free, so loops branch in Python."""
 
     name = "numpy"
+    host_floats = True
 
     def __init__(self) -> None:
         self.kernels = NumPyKernels()
