@@ -12,7 +12,12 @@ On the objective and the search of ``benchmarks/workers.py`` (16 runs a round, `
    pairs of searches;
 5. what data ``fun`` closes over costs on Dask: a search with a cheap objective (Rastrigin,
    no matrix work) that refers to 20 MB of data, against the same objective without it.
-   The data goes to each worker once per search, not with every round's tasks.
+   The data goes to each worker once per search, not with every round's tasks;
+6. how fast the balls themselves run on the Dask workers: the compute time that Dask's
+   task stream records for a search's tasks, summed over both workers, against the time
+   of the same balls run one by one in this process (the serial rounds in all), in
+   interleaved pairs. Above 1, a ball runs slower on a Dask worker while both compute
+   (the worker's event loop, the scheduler and this client share the two cores).
 
 Run: ``PYTHONPATH=. python3 benchmarks/worker_costs.py [--pairs 3]``.
 """
@@ -86,6 +91,21 @@ def rounds(**kw: Any) -> list[float]:
     return spent
 
 
+def task_seconds(client: Any) -> float:
+    """Seconds the Dask workers spent computing a search's tasks (Dask's task stream)."""
+    from distributed import get_task_stream
+
+    with get_task_stream(client) as stream:
+        search(workers=client)
+    return sum(
+        part["stop"] - part["start"]
+        for task in stream.data
+        if str(task["key"]).startswith("_run_chunk")
+        for part in task["startstops"]
+        if part["action"] == "compute"
+    )
+
+
 def mean_ms(f: Callable[[], Any], repeats: int = 30) -> float:
     t = time.perf_counter()
     for _ in range(repeats):
@@ -144,6 +164,14 @@ def main() -> None:
         print(
             f"Dask search, cheap objective, s: with 20 MB of data {w:.2f}, without "
             f"{wo:.2f} ({w / wo:.2f}x); serially {s:.2f}"
+        )
+        pairs = [(task_seconds(client), sum(rounds())) for _ in range(ARGS.pairs)]
+        print(
+            "the balls' own time, s: in Dask's tasks "
+            + " ".join(f"{d:.2f}" for d, _ in pairs)
+            + "; serially "
+            + " ".join(f"{r:.2f}" for _, r in pairs)
+            + f" (median ratio {statistics.median(d / r for d, r in pairs):.2f})"
         )
 
 
