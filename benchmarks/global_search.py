@@ -29,11 +29,12 @@ differences); CMA-ES is unchanged by it and not rerun.
 
 It also times balls per second of ``rbo.multistart`` (``schedule="restart"``) with
 ``vectorized=True`` (the balls of a round as the rows of one batch) against one ball at a
-time, on NumPy.
+time, on NumPy (``--throughput``: only that).
 
 Run: ``PYTHONPATH=. python3 benchmarks/global_search.py [--quick] [--fd] [--jobs 2]
-[--seeds 5] [--first-seed 0] [--methods ...] [--problems ...]`` (``--problems sinusoids
-gaussian_peaks van_der_pol lj7``: the scientific objectives, each at its own n).
+[--seeds 5] [--first-seed 0] [--methods ...] [--problems ...] [--throughput]``
+(``--problems sinusoids gaussian_peaks van_der_pol lj7``: the scientific objectives, each
+at its own n).
 """
 
 from __future__ import annotations
@@ -304,7 +305,13 @@ def main() -> None:
     ap.add_argument("--fd", action="store_true", help="also the finite-difference variant")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--methods", nargs="+", default=None, help="only these (labels above)")
+    ap.add_argument(
+        "--throughput", action="store_true", help="only the balls per second, batched or not"
+    )
     args = ap.parse_args()
+    if args.throughput:
+        print(throughput(10, 32, 200 if args.quick else 400, 1 if args.quick else 3))
+        return
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 5)
     labels = [f"rbo {s}" for s in SCHEDULES] + ["rbo restart, box units", "rbo hop, box units"]
     labels += ["rbo.minimize", "rbo.minimize x4", *BASELINES]
