@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
 from array_api_compat import array_namespace
@@ -28,6 +27,7 @@ from ._linesearch import backtracking, backtracking_scalar, strong_wolfe, wolfe_
 from ._solver import SolverBase, ValueAndGrad
 from ._status import Status
 from .backends._base import to_numpy
+from .backends._numpy import vector_from_floats
 
 __all__ = ["LBFGS", "LBFGSState"]
 
@@ -73,8 +73,8 @@ class LBFGSState(NamedTuple):
         the same IEEE double arithmetic without arrays for them.
     codes : tuple
         With ``scalar``, the failure codes a step reports (none, a failed search, as
-        arrays), the dtype's smallest normal number and how a list of floats becomes a
-        vector like ``x``, found once.
+        arrays), the dtype's smallest normal number and whether NumPy itself converts
+        the recursion's lists (``x`` is NumPy's), found once.
     held : tuple of arrays, optional
         With ``scalar`` and bounds, ``(g, held)``: the coordinates the box holds at
         ``x`` for this very ``g`` (the next step starts from them).
@@ -97,7 +97,7 @@ class LBFGSState(NamedTuple):
     upper: Array | None
     evals: int
     scalar: bool = False
-    codes: tuple[Array, Array, float, Callable[..., Array]] | None = None
+    codes: tuple[Array, Array, float, bool] | None = None
     held: tuple[Array, Array] | None = None
 
 
@@ -207,7 +207,8 @@ class LBFGS(SolverBase):
         f, g = fun(x0)
         rows = tuple(x0.shape[:-1])
         dev = device_of(x0)
-        if f.ndim == 0 and x0.dtype == xp.float64 and backends.of(x0).eager(x0):
+        backend = backends.of(x0)
+        if f.ndim == 0 and x0.dtype == xp.float64 and backend.eager(x0):
             pg, held = g, None
             if lower is not None:
                 held = _held(x0, g, lower, upper)
@@ -234,7 +235,7 @@ class LBFGS(SolverBase):
                     codes(_NO_FAILURE, f),
                     codes(_LINE_SEARCH_FAILED, f),
                     float(xp.finfo(x0.dtype).smallest_normal),
-                    _vector_maker(x0, xp),
+                    isinstance(backend, backends.NumPyBackend),
                 ),
                 held=None if held is None else (g, held),
             )
@@ -488,8 +489,8 @@ class LBFGS(SolverBase):
                 acc -= al[i] * row[i]
             al[j] = rho[j] * acc
         assert state.codes is not None
-        vector = state.codes[3]
-        q = q - vector(al, dtype=q.dtype) @ y
+        by_numpy = state.codes[3]
+        q = q - _vector(al, q, by_numpy, xp) @ y
         yq = to_numpy(y @ q).tolist()
         diff = [0.0] * k
         for j in range(k):
@@ -498,7 +499,7 @@ class LBFGS(SolverBase):
             for i in range(j):
                 acc += diff[i] * col[i]
             diff[j] = al[j] - rho[j] * acc
-        r = gamma * q + vector(diff, dtype=q.dtype) @ s
+        r = gamma * q + _vector(diff, q, by_numpy, xp) @ s
         return -r
 
     def _step_scalar(self, fun: ValueAndGrad, state: LBFGSState) -> LBFGSState:
@@ -657,12 +658,10 @@ def _as_arrays(state: LBFGSState) -> LBFGSState:
     )
 
 
-def _vector_maker(x: Array, xp: Any) -> Callable[..., Array]:
-    """``vector(values, dtype=...)``: a list of floats as a 1-D array of ``x``'s namespace
-    and device. NumPy's own conversion, where ``x`` is NumPy's, costs a third of the
-    Array API wrapper's (a single run converts two lists a step)."""
-    backend = backends.of(x)
-    if isinstance(backend, backends.NumPyBackend):
-        return backend.asarray
-    dev = device_of(x)
-    return lambda values, dtype: xp.asarray(values, dtype=dtype, device=dev)
+def _vector(values: list[float], like: Array, by_numpy: bool, xp: Any) -> Array:
+    """A list of floats as a 1-D array of ``like``'s namespace, dtype and device. NumPy's
+    own conversion, where ``like`` is NumPy's, costs a third of the Array API wrapper's (a
+    single run converts two lists a step)."""
+    if by_numpy:
+        return vector_from_floats(values, like.dtype)
+    return xp.asarray(values, dtype=like.dtype, device=device_of(like))

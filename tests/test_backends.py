@@ -243,6 +243,41 @@ def test_the_backend_of_an_array_follows_registration_even_after_it_was_asked() 
     assert backends.of(two).name == "array_api_strict"
 
 
+class _ArrayScalarsKernels(NumPyKernels):
+    """A user's kernels that read a row's scalars as arrays (their ``ndim``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def trial(self, z: Any, g: Any, cx: Any, a: Any, b: Any, /) -> Any:
+        self.calls += 1
+        assert a.ndim == b.ndim == 0, (type(a), type(b))
+        return super().trial(z, g, cx, a, b)
+
+
+class _OwnKernels(backends.NumPyBackend):
+    name = "own-kernels"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kernels = _ArrayScalarsKernels()
+
+
+def test_kernels_of_the_users_own_get_a_single_rows_scalars_as_arrays() -> None:
+    """A single row on NumPy keeps its scalars as Python floats only with rbo's own
+    kernels; a backend with kernels of its own gets the 0-d arrays the kernels promise."""
+    assert backends.get("numpy").host_floats
+    own = backends.register(_OwnKernels())
+    try:
+        assert not own.host_floats
+        res = roll(quadratic.value_and_grad, np.array([1.0, 2.0]), jac=True, maxiter=20)
+    finally:
+        backends.unregister("own-kernels")
+    assert res.backend == "own-kernels"
+    assert own.kernels.calls > 0
+
+
 def test_register_rejects_non_backends_and_name_clashes() -> None:
     with pytest.raises(TypeError, match=r"instance of rbo\.backends\.Backend"):
         backends.register(object())  # type: ignore[arg-type]

@@ -291,3 +291,18 @@ def test_lbfgs_reports_a_row_that_cannot_descend() -> None:
 def test_lbfgs_bad_options_are_named(options: dict[str, Any], error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         rbo.minimize(bowl, np.ones(2), jac=True, method="lbfgs", **options)
+
+
+@pytest.mark.parametrize("solver", [rbo.LBFGS(), rbo.LBFGS(lower=-0.5), rbo.RBO(radius=0.3)])
+def test_a_single_runs_state_pickles_and_copies(solver: Any) -> None:
+    """A state is plain data (a checkpoint may be pickled or copied), the single run's
+    Python-number fields included; the copy steps on as the original does."""
+    import copy
+    import pickle
+
+    fg = rbo.problems.rosenbrock.value_and_grad
+    state = solver.step(fg, solver.init(fg, np.array([-1.2, 1.0, 0.3])))
+    for twin in (copy.deepcopy(state), pickle.loads(pickle.dumps(state))):
+        a, b = solver.step(fg, state), solver.step(fg, twin)
+        np.testing.assert_array_equal(a.x, b.x)
+        assert float(a.f) == float(b.f)

@@ -34,17 +34,23 @@ class Backend:
         Registry name, as passed to ``rbo.minimize(..., backend=name)``.
     kernels : Kernels
         The step's row-wise updates; the default is plain array-API code.
-    host_floats : bool
-        Whether a single float64 row on the host may keep its per-row scalars as Python
-        floats and reach the very numbers the namespace's 0-d arrays would: true where
-        the namespace rounds its float64 arithmetic and ``sqrt`` as IEEE 754 does (NumPy
-        and what is built on it; torch's CPU ``sqrt`` is sometimes an ulp off). The
-        projection and the step of a single run are then far cheaper.
     """
 
     name: str = ""
     kernels: Kernels = Kernels()
-    host_floats: bool = False
+
+    @property
+    def host_floats(self) -> bool:
+        """Whether a single float64 row on the host may keep its per-row scalars as
+        Python floats and reach the very numbers the namespace's 0-d arrays would.
+
+        True where the namespace rounds its float64 arithmetic and ``sqrt`` as IEEE 754
+        does (NumPy and what is built on it; torch's CPU ``sqrt`` is sometimes an ulp
+        off) and the kernels are rbo's own, which take those floats for a row's scalars.
+        The projection and the step of a single run are then far cheaper. The default
+        is False.
+        """
+        return False
 
     def owns(self, x: Any, /) -> bool:
         """Whether ``x`` is an array of this backend (automatic selection asks this)."""

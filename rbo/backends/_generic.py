@@ -9,6 +9,7 @@ from typing import Any
 import array_api_compat
 
 from ._base import Backend, to_numpy
+from ._kernels import Kernels
 
 __all__ = ["GenericBackend", "is_strict_array"]
 
@@ -58,7 +59,12 @@ class GenericBackend(Backend):
         self.name = name
         self._module = namespace
         self._is_array = is_array
-        self.host_floats = host_floats
+        self._host_floats = host_floats
+
+    @property
+    def host_floats(self) -> bool:
+        # Python floats reach kernels as a row's scalars: only the generic ones take them.
+        return self._host_floats and type(self.kernels) is Kernels
 
     def owns(self, x: Any, /) -> bool:
         return bool(self._is_array(x))

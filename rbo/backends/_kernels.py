@@ -79,6 +79,10 @@ def trial_point(z: Array, g: Array, cx: Array, a: Any, b: Any) -> Array:
 class Kernels:
     """The updates of one RBO step in plain array-API code; backends subclass to fuse them.
 
+    A row's scalars (``c``, ``a``, ``b``, ``e``) are arrays of shape ``(...)``; for a
+    single float64 row on a backend whose ``host_floats`` is true (rbo's own kernels
+    only) they come as Python floats, which these bodies take as they are.
+
     Examples
     --------
     >>> import numpy as np
