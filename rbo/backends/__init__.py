@@ -67,10 +67,10 @@ _BUILTIN: list[Backend] = [
     GenericBackend("array_api_strict", "array_api_strict", is_strict_array, host_floats=True),
 ]
 _REGISTRY: dict[str, Backend] = {b.name: b for b in _BUILTIN}
-# The backend of each array type seen, while only the built-in backends are registered:
-# each of those owns arrays by their type alone (a registered one may look further).
+# The backend of each array type (and dtype) seen, while only the built-in backends are
+# registered: each of those owns arrays by these alone (a registered one may look further).
 # A small step asks for the backend of its arrays several times an evaluation.
-_OWNERS: dict[type, Backend] = {}
+_OWNERS: dict[tuple[type, Any], Backend] = {}
 
 # How to install what a built-in backend imports.
 _INSTALL = {
@@ -188,14 +188,22 @@ def of(x: Any, /) -> Backend:
     TypeError
         If ``x`` is not an array of a namespace array-api-compat knows.
     """
-    kind = type(x)
-    known = _OWNERS.get(kind)
+    # By type and dtype: array-api-compat counts a NumPy array of JAX's float0 dtype as
+    # JAX's. A dtype that cannot be hashed is looked up the long way.
+    kind = (type(x), getattr(x, "dtype", None))
+    try:
+        known = _OWNERS.get(kind)
+        hashable = True
+    except TypeError:
+        known, hashable = None, False
     if known is not None:
         return known
     for backend in reversed(_REGISTRY.values()):
         if backend.owns(x):
-            if len(_REGISTRY) == len(_BUILTIN) and all(
-                _REGISTRY.get(b.name) is b for b in _BUILTIN
+            if (
+                hashable
+                and len(_REGISTRY) == len(_BUILTIN)
+                and all(_REGISTRY.get(b.name) is b for b in _BUILTIN)
             ):
                 _OWNERS[kind] = backend
             return backend
