@@ -106,14 +106,17 @@ def min_float(a: float, b: float, /) -> float:
 
 
 def sqrt_float(v: float, /) -> float:
-    """``sqrt`` of a Python float as the Array API takes it: NaN below zero.
+    """``sqrt`` of a Python float as the Array API takes it: NaN below zero, and a NaN
+    passed through as it is.
 
     Examples
     --------
     >>> sqrt_float(4.0), sqrt_float(-1.0), sqrt_float(float("inf"))
     (2.0, nan, inf)
     """
-    return math.sqrt(v) if v >= 0 else math.nan
+    if v >= 0:
+        return math.sqrt(v)
+    return v if v != v else math.nan
 
 
 def select(cond: Array, a: Array, b: Array, /, *, xp: Any, host: bool) -> Array:

@@ -263,6 +263,7 @@ def _pitted(xp: Any) -> Any:
         ("stalls from a tiny step", 1.0, 0.3, 2.0**-22, 20, False, True),
         ("meets NaN", 1.0, 30.0, 1.0, 20, False, True),
         ("inactive", 0.5, 0.05, 1.0, 20, False, False),
+        ("overflows at the start", 0.5, 0.05, 1.0, 20, False, True),
     ],
 )
 def test_a_single_row_projects_as_a_batch_of_one_bit_for_bit(
@@ -291,6 +292,8 @@ def test_a_single_row_projects_as_a_batch_of_one_bit_for_bit(
         gg = xp.sum(g * g)
         rho = radius / xp.sqrt(1.0 + gg)
         c, cy = rho + lr, f + rho - lr * gg
+        if case == "overflows at the start":
+            cy = cy - 1e300  # (f - c_y)^2 is inf: nothing to measure progress by
         box = (backend.asarray([-2.0] * 3), backend.asarray([2.0] * 3)) if boxed else None
         kw: dict[str, Any] = {"maxiter": maxiter, "box": box}
         one = project(
@@ -309,7 +312,11 @@ def test_a_single_row_projects_as_a_batch_of_one_bit_for_bit(
             np.testing.assert_array_equal(a, b, err_msg=f"{case}: {name}")
         ends.add(int(one.status))
         met_nan |= int(one.nonfinite) != 0
+    # NumPy and array-api-strict on the CPU take the floats; the others the array code.
+    b = backends.of(x)
+    assert (b.host_floats and b.eager(x)) == (backend.name in ("numpy", "strict-cpu"))
     expected = {
+        "overflows at the start": ProjStatus.NONFINITE,
         "converges": ProjStatus.CONVERGED,
         "capped": ProjStatus.MAXITER,
         "stalls from a tiny step": ProjStatus.STALLED,
@@ -317,7 +324,7 @@ def test_a_single_row_projects_as_a_batch_of_one_bit_for_bit(
     }.get(case)
     if expected is not None:
         assert int(expected) in ends, ends
-    assert met_nan == (case == "meets NaN")
+    assert met_nan == (case in ("meets NaN", "overflows at the start"))
 
 
 def _walled(xp: Any) -> Any:
@@ -337,10 +344,11 @@ def _walled(xp: Any) -> Any:
         {"radius": 0.5, "lr": 0.05},
         {"radius": 0.5, "lr": 0.5, "max_step": 1.0, "rest": 0.05, "slow_down": 3},
         {"radius": 1.0, "lr": 2.0, "fscale": 3.0, "slow_down": 2, "proj_maxiter": 6},
-        {"radius": 0.5, "lr": 2.0, "max_halvings": 1, "proj_maxiter": 2},
+        {"radius": 0.5, "lr": 2.0, "max_halvings": 1, "proj_maxiter": 2, "fscale": 0.5},
         {"radius": 0.8, "lr": 0.3, "lower": -2.0, "upper": 2.0},
+        {"radius": 0.5, "lr": 0.05, "rest": 0.5},
     ],
-    ids=["plain", "step control", "fscale and slow-down", "meets NaN", "boxed"],
+    ids=["plain", "step control", "fscale and slow-down", "meets NaN", "boxed", "comes to rest"],
 )
 def test_a_single_row_steps_as_a_batch_of_one_bit_for_bit(
     backend: Backend, options: dict[str, Any]
@@ -368,6 +376,10 @@ def test_a_single_row_steps_as_a_batch_of_one_bit_for_bit(
         seen.add(int(one.proj_status))
         if int(one.failure) != -1:
             break
+    b = backends.of(x0)
+    assert (b.host_floats and b.eager(x0)) == (backend.name in ("numpy", "strict-cpu"))
+    if options.get("rest") == 0.5:
+        assert int(one.failure) == rbo.Status.AT_REST
     if "max_halvings" in options:  # NaN met until the halvings ran out
         assert int(ProjStatus.NONFINITE) in seen
         assert int(one.failure) == rbo.Status.NONFINITE
