@@ -16,7 +16,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from array_api_compat import array_namespace
 from conftest import Backend, roll
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import rbo
 from rbo._geometry import descended_center
@@ -385,6 +388,35 @@ def test_a_single_row_steps_as_a_batch_of_one_bit_for_bit(
         assert int(one.failure) == rbo.Status.NONFINITE
     if "proj_maxiter" in options:
         assert int(ProjStatus.MAXITER) in seen
+
+
+_ANY_FLOAT = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 1e-300, -1e-300, 1e300, 1e-2, 1e8, 0.5, 2.0**-21]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_ANY_FLOAT, _ANY_FLOAT, _ANY_FLOAT, _ANY_FLOAT)
+def test_the_projections_float_helpers_give_the_numbers_of_their_array_forms(
+    a: float, b: float, c: float, d: float
+) -> None:
+    """The secant shift and the step-fraction shrink on floats equal the array code's for
+    any input, NaN and inf included (and raise nothing)."""
+    from rbo._projection import _secant_shift, _secant_shift_host, _shrink, _shrink_host
+
+    xp = array_namespace(np.zeros(1))
+
+    def same(x: float, y: Any) -> bool:
+        y = float(y)
+        return (math.isnan(x) and math.isnan(y)) or x == y
+
+    with np.errstate(all="ignore"):
+        ref = _secant_shift(np.asarray(a), np.asarray(b), np.asarray(c), xp)
+        assert same(_secant_shift_host(a, b, c), ref)
+        alpha = abs(a) if a == a else 1.0  # a step fraction is >= 0
+        ref = _shrink(np.asarray(alpha), np.asarray(b), np.asarray(c), np.asarray(d), xp)
+        assert same(_shrink_host(alpha, b, c, d), ref)
 
 
 @pytest.mark.parametrize("method", ["gauss-newton", "gd"])
