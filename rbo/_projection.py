@@ -305,7 +305,7 @@ def _project_host(
     if overflow:
         status = int(ProjStatus.NONFINITE)
         which = 2 if isfinite(f_) else 1
-    a = float(alpha) * 1.0  # _GaussNewton's step fraction and secant shift
+    a = float(alpha)  # _GaussNewton's step fraction and secant shift
     shift = 1.0
     z = x
     moved = nonfinite = False

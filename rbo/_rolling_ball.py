@@ -259,9 +259,6 @@ class RBO(SolverBase):
             # |g|^2 from g itself, not from state.gg: a step-wise driver re-evaluates f and g
             # on each minibatch, and a cached norm would belong to the previous batch's g.
             gg = k.dot(gs, gs)
-            maxiter = self.proj_maxiter
-            if maxiter is None:
-                maxiter = 20 if self.projection == "gauss-newton" else 10
             lr = lr0 + xp.zeros_like(fs)
             if self.max_step is not None:  # |lr * (g, |g|^2)| <= max_step * radius
                 lr = xp.minimum(lr, self.max_step * radius / xp.sqrt(gg * (1.0 + gg)))
@@ -278,7 +275,7 @@ class RBO(SolverBase):
             cx,
             cy,
             method=self.projection,
-            maxiter=maxiter,
+            maxiter=self._proj_cap(),
             rtol=None if self.proj_rtol is None else float(self.proj_rtol),
             step=float(self.proj_step),
             check_every=self.check_every,
@@ -345,6 +342,12 @@ class RBO(SolverBase):
             slowed=slowed,
         )
 
+    def _proj_cap(self) -> int:
+        """Evaluations a projection may use: ``proj_maxiter``, or the method's default."""
+        if self.proj_maxiter is not None:
+            return self.proj_maxiter
+        return 20 if self.projection == "gauss-newton" else 10
+
     def _step_host(
         self,
         graph: ValueAndGrad,
@@ -364,10 +367,7 @@ class RBO(SolverBase):
             fs, gs = (state.f, state.g) if scale == 1.0 else (state.f * scale, state.g * scale)
             gg_a = k.dot(gs, gs)
         gg = float(gg_a)
-        maxiter = self.proj_maxiter
-        if maxiter is None:
-            maxiter = 20 if self.projection == "gauss-newton" else 10
-        lr = lr0 + 0.0
+        lr = lr0
         if self.max_step is not None:
             q = sqrt_float(gg * (1.0 + gg))
             lr = min_float(lr, self.max_step * radius / q if q != 0 else math.inf)
@@ -383,7 +383,7 @@ class RBO(SolverBase):
             cx,
             float(fs) + rho_s - lr * gg,
             method=self.projection,
-            maxiter=maxiter,
+            maxiter=self._proj_cap(),
             rtol=None if self.proj_rtol is None else float(self.proj_rtol),
             step=float(self.proj_step),
             check_every=self.check_every,
