@@ -4,9 +4,10 @@ L-BFGS-B run: same seeded starts, same evaluation budget, the rules of ``rbo ben
     python benchmarks/phases.py rastrigin,ackley,levy 2,10 5 2000 \\
         '{"r0.3": {"radius": 0.3}, "r1": {"radius": 1.0}}'
 
-Arguments: problems, dimensions, starts, budget, and a JSON object mapping a label to the
-:class:`rbo._polish.Plan` fields of that variant (``{}``: the defaults). Each line: per
-method, successes / median gap / median evaluations; then the total successes.
+Arguments: problems, dimensions, starts, budget, a JSON object mapping a label to the
+:class:`rbo._polish.Plan` fields of that variant (``{}``: the defaults), and optionally the
+seed of the starts (default 0, the starts of ``benchmarks/rugged.py --seed``). Each line:
+per method, successes / median gap / median evaluations; then the total successes.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from rbo._bench._suite import instances, run_one, start_points
 def main(argv: list[str]) -> None:
     names, dims = argv[0].split(","), [int(d) for d in argv[1].split(",")]
     starts, budget, variants = int(argv[2]), int(argv[3]), json.loads(argv[4])
+    seed = int(argv[5]) if len(argv) > 5 else 0
     warnings.simplefilter("ignore")  # rbo's advice on proj_maxiter, scipy's on its limits
     t0 = time.time()
     totals: dict[str, int] = {}
     for name, n in instances(names, dims):
-        x0s = start_points(name, n, starts, 0)
+        x0s = start_points(name, n, starts, seed)
         row = {}
         runs = [run_one(name, n, method("L-BFGS-B"), i, x0, i, budget) for i, x0 in enumerate(x0s)]
         row["L-BFGS-B"] = runs
