@@ -84,6 +84,10 @@ class Objective:
         # phase starting from the best point of the first need not pay for it again)
         self.replay: tuple[Array, Array, Array] | None = None
         self.first_f: Array | None = None  # the values of the first evaluation, f(x0)
+        # A single run's lowest points, pairwise apart (see pool_start); None: not kept.
+        self._pool: list[tuple[float, Array]] | None = None
+        self._pool_size = 0
+        self._pool_gap = 0.0
         self._host: bool | None = None  # whether reading a flag back is free; found once
         # A single row on the host compares its values as Python floats: best_f as one.
         self._scalar = False
@@ -97,6 +101,35 @@ class Objective:
         """Enforce the budget ``maxfev`` (None: none) and keep the best point from now on."""
         self.maxfev = maxfev
         self.keeping = True
+
+    def pool_start(self, size: int, gap: float) -> None:
+        """From now on keep the ``size`` lowest points evaluated (with a gradient) whose
+        coordinates differ pairwise by more than ``gap`` in some coordinate: a point near
+        a lower one is dropped, a lower point displaces those near it. A single run only
+        (a 0-d value): a batch keeps its best points alone."""
+        self._pool, self._pool_size, self._pool_gap = [], size, gap
+
+    def pool_take(self) -> list[Array]:
+        """The points kept since :meth:`pool_start`, lowest first; keeping stops."""
+        pool, self._pool = self._pool or [], None
+        return [z for _, z in pool]
+
+    def _pooled(self, x: Array, f: Array) -> None:
+        assert self._pool is not None
+        pool = self._pool
+        value = float(f)
+        if not math.isfinite(value):
+            return
+        if len(pool) >= self._pool_size and value >= pool[-1][0]:
+            return
+        xp, gap = self.xp, self._pool_gap
+        near = [i for i, (_, z) in enumerate(pool) if float(xp.max(xp.abs(x - z))) <= gap]
+        if any(pool[i][0] <= value for i in near):
+            return
+        kept = [entry for i, entry in enumerate(pool) if i not in near]
+        kept.append((value, x))
+        kept.sort(key=lambda entry: entry[0])
+        self._pool = kept[: self._pool_size]
 
     def cost(self, x: Array) -> int:
         """Calls of ``fun`` one evaluation of ``(f, g)`` at ``x`` makes."""
@@ -115,6 +148,8 @@ class Objective:
         f, g = self._evaluate(x)
         if self.keeping:
             self._keep(x, f, g)
+            if self._pool is not None and f.ndim == 0:
+                self._pooled(x, f)
         return f, g
 
     def _reserve(self, calls: int) -> None:

@@ -17,9 +17,10 @@ minimum sharper than ``1/rho`` is never touched). So a run is:
 3. **roll**: the ball rolls from ``x_loc`` (its centre's step capped at the radius, see
    :class:`~rbo.RBO`'s ``max_step``) until it comes to rest or finds no lower point for
    ``ROLL_PATIENCE`` steps;
-4. **polish**: L-BFGS from the best point found so far. Where that lowered ``f`` below
-   the previous minimum, the ball rolls again from the new one (a hop), while budget
-   is left.
+4. **polish**: L-BFGS from the best point found so far and, in a search (``maxfev``
+   given, a single run), from the roll's ``Plan.polish_points - 1`` next lowest points
+   that lie apart from each other and from its lowest. Where that lowered ``f`` below the previous
+   minimum, the ball rolls again from the new one (a hop), while budget is left.
 
 Every phase runs on the same :class:`~rbo._objective.Objective`, so ``maxfev`` counts
 them all, the box holds in each, and the best point carries over (a phase's first point,
@@ -68,6 +69,10 @@ class Plan:
     roll_floor: int = 20  # ... and at least this many evaluations
     local_share: float = 0.25  # of maxfev, the most the local phase may spend
     fine: int = 0  # once growth is spent, balls this many times smaller than the first
+    # With maxfev, a roll is also polished from its next lowest points, this many in all,
+    # each farther than `distinct` radii (in some coordinate) from the lower ones.
+    polish_points: int = 3
+    distinct: float = 0.1
 
 
 PLAN = Plan()
@@ -174,7 +179,14 @@ def roll_and_polish(
         else:
             cap = max(maxfev - reserve, objective.nfev + 1)
         before = objective.nfev
-        roll = phase(ball, objective.best_x, roll_tests, cap, trajectory=return_trajectory)
+        pooling = maxfev is not None and plan.polish_points > 1 and not callable(ball.radius)
+        if pooling:
+            radius = float(ball.radius)  # type: ignore[arg-type]
+            objective.pool_start(plan.polish_points, plan.distinct * radius)
+        try:
+            roll = phase(ball, objective.best_x, roll_tests, cap, trajectory=return_trajectory)
+        finally:
+            lowest = objective.pool_take() if pooling else []
         done += _most(roll.nit, backend)
         nit = nit + roll.nit
         rolls.append(_phase(roll, objective.nfev - before))
@@ -187,13 +199,19 @@ def roll_and_polish(
         if done >= maxiter or _spent(objective, maxfev, x0):
             break
         before = objective.nfev
-        pol = phase(lbfgs, objective.best_x, local_tests, maxfev)
-        done += _most(pol.nit, backend)
-        nit = nit + pol.nit
-        curvature = _newer(curvature, pol.get("curvature"))
-        polishes.append(_phase(pol, objective.nfev - before))
-        res = pol
-        if _ends(pol, backend) or done >= maxiter or _spent(objective, maxfev, x0):
+        # The lowest point of the roll is near the best one, which the first polish
+        # starts from; the next lowest, apart from it, may lie in other wrinkles.
+        for start in [objective.best_x, *lowest[1:]]:
+            before = objective.nfev
+            pol = phase(lbfgs, start, local_tests, maxfev)
+            done += _most(pol.nit, backend)
+            nit = nit + pol.nit
+            curvature = _newer(curvature, pol.get("curvature"))
+            polishes.append(_phase(pol, objective.nfev - before))
+            res = pol
+            if _ends(pol, backend) or done >= maxiter or _spent(objective, maxfev, x0):
+                break
+        if _ends(res, backend) or done >= maxiter or _spent(objective, maxfev, x0):
             break
         now = _best_value(objective, backend)
         if now < previous - tolerances.ftol * max(1.0, abs(previous)):

@@ -297,3 +297,44 @@ def test_a_float16_start_stops_when_f_stops_falling_by_more_than_its_rounding() 
     if res.success:  # only where the gradient test holds
         g = np.asarray(rosenbrock.jac(res.x.astype(np.float64)))
         assert np.linalg.norm(g) <= 1e-5
+
+
+def test_the_objective_pools_its_lowest_points_pairwise_apart() -> None:
+    from rbo._objective import Objective
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        return (float("nan") if x[0] < -2 else float(x @ x)), 2 * x
+
+    obj = Objective(fun, True, (), np.zeros(2))
+    obj.start(None)
+    obj.pool_start(3, 0.5)
+    # f = 9; 8.41 beside it and lower (displaces it); 4; 2; 2.65 beside 2 (dropped);
+    # 4.01 beside 4 (dropped); NaN (dropped); 50 above the worst of a full pool (dropped).
+    points = [[3.0, 0.0], [2.9, 0.0], [0.0, 2.0], [1.0, 1.0], [1.2, 1.1], [0.1, 2.0]]
+    for p in [*points, [-3.0, -3.0], [5.0, 5.0]]:
+        obj(np.array(p))
+    assert [z.tolist() for z in obj.pool_take()] == [[1.0, 1.0], [0.0, 2.0], [2.9, 0.0]]
+    obj(np.array([0.5, 0.5]))
+    assert obj.pool_take() == []  # keeping stopped with the first take
+    # A lower point displaces every kept point beside it.
+    obj.pool_start(3, 2.5)
+    for p in ([2.0, 0.0], [-2.0, 0.0], [0.0, 0.0]):
+        obj(np.array(p))
+    assert [z.tolist() for z in obj.pool_take()] == [[0.0, 0.0]]
+
+
+def test_a_search_polishes_each_roll_from_its_next_lowest_points_too(monkeypatch: Any) -> None:
+    import rbo._polish as phases
+
+    p = rbo.problems.get("rastrigin")
+    x0 = np.array([2.3, -1.7])
+    search = rbo.minimize(p, x0, jac=p.jac, maxfev=2000)
+    assert search.polish.runs > search.roll.runs
+    assert search.nfev == search.local.nfev + search.roll.nfev + search.polish.nfev <= 2000
+    # Without a budget (a short look around) each roll has one polish, as with
+    # polish_points=1 in a search.
+    look = rbo.minimize(p, x0, jac=p.jac)
+    assert look.polish.runs <= look.roll.runs
+    monkeypatch.setattr(phases, "PLAN", phases.Plan(polish_points=1))
+    single = rbo.minimize(p, x0, jac=p.jac, maxfev=2000)
+    assert single.polish.runs <= single.roll.runs
