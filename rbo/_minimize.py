@@ -193,8 +193,9 @@ def minimize(
     polish : bool
         With ``method="rbo"`` (default True): a local L-BFGS phase (:class:`rbo.LBFGS`)
         from ``x0`` first, then the ball rolls from its minimum, and an L-BFGS polish from
-        the best point found ends each roll (the ball rolls again from a polished point
-        lower than the last), all within the same ``maxfev``, ``maxiter``, bounds and
+        the best point found ends each roll -- with ``maxfev``, for a single run, two more
+        from the roll's next lowest points apart from it (the ball rolls again from a
+        polished point lower than the last), all within the same ``maxfev``, ``maxiter``, bounds and
         tolerances, so that the run ends at a stationary point of ``f`` itself (a ball
         rests where ``f`` ironed at its radius is flat, not where ``f`` is). A radius,
         ``lr`` or ``fscale`` not given is set in the problem's units (see ``scale``). The
