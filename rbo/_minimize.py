@@ -321,6 +321,7 @@ def minimize(
         solver = with_bounds(solver, lower, upper)
         x0 = into_box(x0, lower, upper)
     objective = Objective(fun, jac, args, x0, call_dtype=narrow)
+    objective.lower, objective.upper = lower, upper
     # What every phase shares: the loop's settings.
     shared: dict[str, Any] = dict(
         backend=where,

@@ -84,6 +84,9 @@ class Objective:
         # phase starting from the best point of the first need not pay for it again)
         self.replay: tuple[Array, Array, Array] | None = None
         self.first_f: Array | None = None  # the values of the first evaluation, f(x0)
+        # The box finite differences keep to (rbo.minimize sets it with bounds).
+        self.lower: Array | None = None
+        self.upper: Array | None = None
         # A single run's lowest points, pairwise apart (see pool_start); None: not kept.
         self._pool: list[tuple[float, Array]] | None = None
         self._pool_size = 0
@@ -321,7 +324,12 @@ class Objective:
             )
 
     def _finite_difference(self, x: Array, f0: Array) -> Array:
-        """Forward (``2-point``) or central (``3-point``) differences, one coordinate at a time."""
+        """Forward (``2-point``) or central (``3-point``) differences, one coordinate at a time.
+
+        Within the box (``lower``/``upper``): a forward step that would leave it goes
+        backward; a central one with a side outside is one-sided on the other; a
+        coordinate with neither side inside (a box of zero width there) gets 0.
+        """
         xp = self.xp
         x = self._cast(x)  # step where fun is evaluated, so that each step is exact there
         central = self.jac == "3-point"
@@ -331,6 +339,30 @@ class Objective:
         h = rel * xp.where(x >= 0, one, -one) * xp.where(ax > 1.0, ax, one)
         h = (x + h) - x  # a step that is exactly representable at x
         n = x.shape[-1]
+        lower, upper = self.lower, self.upper
+        boxed = lower is not None or upper is not None
+
+        def inside(z: Array) -> Array:
+            ok = xp.ones(z.shape, dtype=xp.bool, device=self.device)
+            if lower is not None:
+                ok = ok & (z >= lower)
+            if upper is not None:
+                ok = ok & (z <= upper)
+            return ok
+
+        sides = None
+        if boxed:
+            with backends.of(x).quiet():
+                if central:
+                    # The steps up and down that stay inside; 1 or 2 per coordinate.
+                    up_ok, down_ok = inside(x + h), inside(x - h)
+                    sides = xp.astype(up_ok, h.dtype) + xp.astype(down_ok, h.dtype)
+                else:
+                    h = xp.where(inside(x + h), h, -h)
+                    up_ok = inside(x + h)
+                    down_ok = up_ok
+                    sides = xp.astype(up_ok, h.dtype)
+
         index = xp.arange(n, device=self.device)
         zero = xp.zeros_like(h)
         columns = []
@@ -340,12 +372,25 @@ class Objective:
         for i in range(n):
             e = xp.where(index == i, h, zero)
             hi = xp.sum(e, axis=-1)
+            if sides is None:
+                with quiet():
+                    up, down = x + e, x - e
+                fp = self.value(up)
+                fm = self.value(down) if central else f0
+                with quiet():
+                    columns.append((fp - fm) / (2.0 * hi) if central else (fp - fm) / hi)
+                continue
+            # A side outside the box is replaced by x itself (inside, and f(x) there).
+            mine = index == i
             with quiet():
-                up, down = x + e, x - e
+                up = x + xp.where(mine & up_ok, h, zero)
+                down = x - xp.where(mine & down_ok, h, zero)
             fp = self.value(up)
             fm = self.value(down) if central else f0
+            span = hi * xp.sum(xp.where(mine, sides, zero), axis=-1)
             with quiet():
-                columns.append((fp - fm) / (2.0 * hi) if central else (fp - fm) / hi)
+                safe = xp.where(span == 0, xp.ones_like(span), span)
+                columns.append(xp.where(span == 0, xp.zeros_like(span), (fp - fm) / safe))
         self.njev += 1
         g = xp.stack(columns, axis=-1)
         return g if g.dtype == self.dtype else xp.astype(g, self.dtype)

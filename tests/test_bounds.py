@@ -323,3 +323,24 @@ def test_multistart_keeps_the_runs_of_a_bounded_method_in_its_box() -> None:
     points = np.array([x.tolist() for x in calls])
     assert points.min() >= -1.0 and points.max() <= 1.0
     np.testing.assert_allclose(res.x, [1.0, 0.5], atol=1e-6)
+
+
+@pytest.mark.parametrize("jac", ["2-point", "3-point"])
+@pytest.mark.parametrize("method", ["lbfgs", "rbo", "sgd"])
+def test_finite_differences_from_the_walls_stay_in_the_box(jac: str, method: str) -> None:
+    # x0 on upper walls, one coordinate of zero width: forward steps there go backward, a
+    # central step is one-sided, the zero-width coordinate is not stepped at all.
+    lower, upper = np.array([-1.0, 0.5, 2.0]), np.array([1.0, 0.5, 2.5])
+    outside = []
+
+    def fun(x: np.ndarray) -> float:
+        if np.any(x < lower) or np.any(x > upper):
+            outside.append(x.copy())
+        return float(np.sum((x - 3.0) ** 2))
+
+    res = rbo.minimize(
+        fun, np.array([1.0, 0.5, 2.0]), method=method, jac=jac,
+        bounds=list(zip(lower, upper, strict=True)), maxfev=300,
+    )  # fmt: skip
+    assert outside == []
+    np.testing.assert_allclose(res.x, upper, atol=1e-6)
