@@ -40,7 +40,7 @@ from scipy.optimize import OptimizeResult
 
 from ._lbfgs import LBFGS
 from ._loop import run
-from ._objective import Objective
+from ._objective import FD_METHODS, Objective
 from ._rolling_ball import RBO
 from ._status import Status
 from ._termination import Tolerances
@@ -108,6 +108,11 @@ def roll_and_polish(
     local_tests = dataclasses.replace(
         tolerances, patience=None, xtol=tolerances.xtol if "xtol" in given else 0.0
     )
+    if objective.jac in FD_METHODS and "patience" not in given:
+        # A difference gradient carries noise of about sqrt(eps) |f| / h: near the minimum
+        # it may never fall below gtol, and without a patience test only maxiter ended the
+        # phase (2-D Rosenbrock: 897,291 calls). Stop once the value stops falling.
+        local_tests = dataclasses.replace(local_tests, patience=plan.roll_patience)
     narrow = objective.call_dtype
     if narrow is not None and "patience" not in given:
         # f computed in float16 or bfloat16 changes in steps of its rounding: once it
@@ -141,7 +146,12 @@ def roll_and_polish(
         )
 
     done = 0
-    cap = None if maxfev is None else max(int(maxfev * plan.local_share), objective.cost(x0))
+    # At least the first evaluation, never past maxfev (a budget short of it is refused).
+    cap = (
+        None
+        if maxfev is None
+        else min(maxfev, max(int(maxfev * plan.local_share), objective.cost(x0)))
+    )
     local = phase(lbfgs, x0, local_tests, cap)
     done += _most(local.nit, backend)
     nit = local.nit  # per row

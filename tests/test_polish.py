@@ -338,3 +338,26 @@ def test_a_search_polishes_each_roll_from_its_next_lowest_points_too(monkeypatch
     monkeypatch.setattr(phases, "PLAN", phases.Plan(polish_points=1))
     single = rbo.minimize(p, x0, jac=p.jac, maxfev=2000)
     assert single.polish.runs <= single.roll.runs
+
+
+def test_difference_gradients_that_stall_above_gtol_end_the_run_promptly() -> None:
+    # A 2-point gradient of Rosenbrock never falls below gtol near its minimum; the
+    # phases used to run to maxiter (897,291 calls).
+    res = rbo.minimize(ROSENBROCK, np.array([-1.2, 1.0]))
+    assert res.nfev < 10_000
+    assert _grad_norm(ROSENBROCK, res.x) < 1e-4
+    if res.success:
+        assert np.linalg.norm(res.jac) <= 1e-5
+
+
+@pytest.mark.parametrize("jac", ["2-point", "3-point"])
+def test_a_budget_short_of_the_first_difference_gradient_is_refused(jac: str) -> None:
+    calls = []
+
+    def fun(x: np.ndarray) -> float:
+        calls.append(1)
+        return float(x @ x)
+
+    with pytest.raises(ValueError, match="maxfev does not cover the first evaluation"):
+        rbo.minimize(fun, np.ones(4), jac=jac, maxfev=4)
+    assert calls == []
