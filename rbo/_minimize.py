@@ -195,8 +195,8 @@ def minimize(
         from ``x0`` first, then the ball rolls from its minimum, and an L-BFGS polish from
         the best point found ends each roll -- with ``maxfev``, for a single run, two more
         from the roll's next lowest points apart from it (the ball rolls again from a
-        polished point lower than the last), all within the same ``maxfev``, ``maxiter``, bounds and
-        tolerances, so that the run ends at a stationary point of ``f`` itself (a ball
+        polished point lower than the last), all within the same ``maxfev``, ``maxiter``,
+        bounds and tolerances, so that the run ends at a stationary point of ``f`` itself (a ball
         rests where ``f`` ironed at its radius is flat, not where ``f`` is). A radius,
         ``lr`` or ``fscale`` not given is set in the problem's units (see ``scale``). The
         result's ``local``, ``roll`` and ``polish`` say what each phase did (``nit``,
@@ -320,8 +320,7 @@ def minimize(
     if lower is not None and upper is not None:
         solver = with_bounds(solver, lower, upper)
         x0 = into_box(x0, lower, upper)
-    objective = Objective(fun, jac, args, x0, call_dtype=narrow)
-    objective.lower, objective.upper = lower, upper
+    objective = Objective(fun, jac, args, x0, call_dtype=narrow, lower=lower, upper=upper)
     # What every phase shares: the loop's settings.
     shared: dict[str, Any] = dict(
         backend=where,

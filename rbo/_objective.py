@@ -51,6 +51,8 @@ class Objective:
         call_dtype: Any = None,
         *,
         name: str = "fun",
+        lower: Array | None = None,
+        upper: Array | None = None,
     ) -> None:
         if not callable(fun):
             raise TypeError(f"fun must be callable; got {type(fun).__name__}")
@@ -84,9 +86,8 @@ class Objective:
         # phase starting from the best point of the first need not pay for it again)
         self.replay: tuple[Array, Array, Array] | None = None
         self.first_f: Array | None = None  # the values of the first evaluation, f(x0)
-        # The box finite differences keep to (rbo.minimize sets it with bounds).
-        self.lower: Array | None = None
-        self.upper: Array | None = None
+        # The box finite differences keep to.
+        self.lower, self.upper = lower, upper
         # A single run's lowest points, pairwise apart (see pool_start); None: not kept.
         self._pool: list[tuple[float, Array]] | None = None
         self._pool_size = 0
@@ -350,7 +351,7 @@ class Objective:
                 ok = ok & (z <= upper)
             return ok
 
-        sides = None
+        up_ok = down_ok = sides = None
         if boxed:
             with backends.of(x).quiet():
                 if central:
@@ -360,7 +361,6 @@ class Objective:
                 else:
                     h = xp.where(inside(x + h), h, -h)
                     up_ok = inside(x + h)
-                    down_ok = up_ok
                     sides = xp.astype(up_ok, h.dtype)
 
         index = xp.arange(n, device=self.device)
@@ -368,29 +368,26 @@ class Objective:
         columns = []
         # Infinite values make NaN or infinite columns, which the solvers handle: the
         # arithmetic (never the calls of fun) runs without NumPy's warnings about them.
+        # In a box, a side outside it is replaced by x itself (inside, and f(x) there).
         quiet = backends.of(x).quiet
         for i in range(n):
-            e = xp.where(index == i, h, zero)
-            hi = xp.sum(e, axis=-1)
-            if sides is None:
-                with quiet():
-                    up, down = x + e, x - e
-                fp = self.value(up)
-                fm = self.value(down) if central else f0
-                with quiet():
-                    columns.append((fp - fm) / (2.0 * hi) if central else (fp - fm) / hi)
-                continue
-            # A side outside the box is replaced by x itself (inside, and f(x) there).
             mine = index == i
             with quiet():
-                up = x + xp.where(mine & up_ok, h, zero)
-                down = x - xp.where(mine & down_ok, h, zero)
+                up = x + xp.where(mine if up_ok is None else mine & up_ok, h, zero)
             fp = self.value(up)
-            fm = self.value(down) if central else f0
-            span = hi * xp.sum(xp.where(mine, sides, zero), axis=-1)
+            fm = f0
+            if central:
+                with quiet():
+                    down = x - xp.where(mine if down_ok is None else mine & down_ok, h, zero)
+                fm = self.value(down)
+            hi = xp.sum(xp.where(mine, h, zero), axis=-1)
             with quiet():
-                safe = xp.where(span == 0, xp.ones_like(span), span)
-                columns.append(xp.where(span == 0, xp.zeros_like(span), (fp - fm) / safe))
+                if sides is None:
+                    columns.append((fp - fm) / (2.0 * hi) if central else (fp - fm) / hi)
+                else:
+                    span = hi * xp.sum(xp.where(mine, sides, zero), axis=-1)
+                    safe = xp.where(span == 0, xp.ones_like(span), span)
+                    columns.append(xp.where(span == 0, xp.zeros_like(span), (fp - fm) / safe))
         self.njev += 1
         g = xp.stack(columns, axis=-1)
         return g if g.dtype == self.dtype else xp.astype(g, self.dtype)

@@ -16,11 +16,12 @@ minimum sharper than ``1/rho`` is never touched). So a run is:
    its foot points roughly, the polish finds the minimum exactly);
 3. **roll**: the ball rolls from ``x_loc`` (its centre's step capped at the radius, see
    :class:`~rbo.RBO`'s ``max_step``) until it comes to rest or finds no lower point for
-   ``ROLL_PATIENCE`` steps;
+   ``Plan.roll_patience`` steps;
 4. **polish**: L-BFGS from the best point found so far and, in a search (``maxfev``
    given, a single run), from the roll's ``Plan.polish_points - 1`` next lowest points
-   that lie apart from each other and from its lowest. Where that lowered ``f`` below the previous
-   minimum, the ball rolls again from the new one (a hop), while budget is left.
+   that lie apart from each other and from its lowest. Where that lowered ``f`` below
+   the previous minimum, the ball rolls again from the new one (a hop), while budget is
+   left.
 
 Every phase runs on the same :class:`~rbo._objective.Objective`, so ``maxfev`` counts
 them all, the box holds in each, and the best point carries over (a phase's first point,
@@ -145,6 +146,11 @@ def roll_and_polish(
             return_trajectory=trajectory,
         )
 
+    def over(phase_result: Any) -> bool:
+        """Whether the run ends after this phase: the user stopped it, or steps or
+        budget are spent."""
+        return _ends(phase_result, backend) or done >= maxiter or _spent(objective, maxfev, x0)
+
     done = 0
     # At least the first evaluation, never past maxfev (a budget short of it is refused).
     cap = (
@@ -158,7 +164,7 @@ def roll_and_polish(
     curvature = local.get("curvature")  # of the last L-BFGS phase that held pairs, per row
     phases = {"local": _phase(local, objective.nfev)}
     res = local
-    if _ends(local, backend) or done >= maxiter or _spent(objective, maxfev, x0):
+    if over(local):
         return _finish(res, phases, nit, None, backend)
 
     assert objective.first_f is not None and objective.best_x is not None
@@ -219,9 +225,9 @@ def roll_and_polish(
             curvature = _newer(curvature, pol.get("curvature"))
             polishes.append(_phase(pol, objective.nfev - before))
             res = pol
-            if _ends(pol, backend) or done >= maxiter or _spent(objective, maxfev, x0):
+            if over(pol):
                 break
-        if _ends(res, backend) or done >= maxiter or _spent(objective, maxfev, x0):
+        if over(res):
             break
         now = _best_value(objective, backend)
         if now < previous - tolerances.ftol * max(1.0, abs(previous)):
