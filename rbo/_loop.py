@@ -113,6 +113,10 @@ def _run(
         raise
     _check_start(state.f, xp, batched=batched)
     rows = rows_for(state, tolerances, host=host)
+    # A gradient that is NaN or inf at the start gives no method a direction, and a
+    # shorter step cannot mend it: those rows end at once.
+    blind = ~xp.all(xp.isfinite(state.g), axis=-1)
+    rows.refuse(blind, Status.NONFINITE)
     # A single run on the host never steps once stopped: every step is of a running row.
     scalar = isinstance(rows, ScalarRow)
     check(state)
@@ -164,14 +168,25 @@ def _run(
             attach(
                 exc,
                 _result(
-                    solver, rows, state, objective, path, backend, batched=batched, error=error
+                    solver,
+                    rows,
+                    state,
+                    objective,
+                    path,
+                    backend,
+                    batched=batched,
+                    error=error,
+                    blind=blind,
                 ),
             )
             raise
         check(state)
     if ended is not None:
         rows.stop(ended)
-    return _result(solver, rows, state, objective, path, backend, batched=batched)
+    return _result(solver, rows, state, objective, path, backend, batched=batched, blind=blind)
+
+
+_BLIND = "The gradient at x0 is NaN or inf: no step can be taken from it."
 
 
 def attach(exc: BaseException, result: Any) -> None:
@@ -183,13 +198,15 @@ def attach(exc: BaseException, result: Any) -> None:
 def _start_result(
     objective: Objective, x0: Array, backend: Backend, *, batched: bool, exc: BaseException
 ) -> OptimizeResult:
-    """The result of a run whose ``init`` raised: ``x0`` (status 7), with ``f(x0)`` if it
-    can be evaluated (NaN otherwise: the start has no value to be best by)."""
+    """The result of a run whose ``init`` raised: ``x0`` (status 7), with ``f(x0)`` if
+    fun returned it before the error (NaN otherwise: the start has no value to be best
+    by). fun is not called again: it may raise again, or cost what the user cannot spare."""
     xp = array_namespace(x0)
     shape = x0.shape[:-1]
-    try:
-        f = xp.reshape(xp.asarray(objective.value(x0), dtype=x0.dtype), shape)
-    except Exception:
+    known = objective.last_value
+    if known is not None and (known[0] is x0 or bool(xp.all(known[0] == x0))):
+        f = xp.reshape(xp.asarray(known[1], dtype=x0.dtype), shape)
+    else:
         f = xp.full(shape, xp.nan, dtype=x0.dtype, device=device_of(x0))
     state = SimpleNamespace(
         x=x0, f=f, g=xp.full(x0.shape, xp.nan, dtype=x0.dtype, device=device_of(x0)), nit=0
@@ -278,8 +295,10 @@ def _result(
     *,
     batched: bool,
     error: str | None = None,
+    blind: Array | None = None,
 ) -> OptimizeResult:
-    """The result of the loop; ``error`` is the message of rows that ended in an error.
+    """The result of the loop; ``error`` is the message of rows that ended in an error,
+    ``blind`` per row whether the gradient at the start was NaN or inf.
 
     Each row's point is the better of its best state and the best point the objective
     returned ``(f, g)`` for (a trial point of a projection, SAM's perturbed point, a step
@@ -297,6 +316,12 @@ def _result(
         messages = [
             f"{m} ({d})" if c == Status.NONFINITE and d else m
             for m, c, d in zip(messages, codes, details, strict=True)
+        ]
+    if blind is not None and Status.NONFINITE in codes:
+        at_start = backend.to_host(xp.reshape(blind, (-1,))).tolist()
+        messages = [
+            _BLIND if c == Status.NONFINITE and b else m
+            for m, c, b in zip(messages, codes, at_start, strict=True)
         ]
     res = OptimizeResult(
         x=x,

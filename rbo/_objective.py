@@ -86,6 +86,9 @@ class Objective:
         # phase starting from the best point of the first need not pay for it again)
         self.replay: tuple[Array, Array, Array] | None = None
         self.first_f: Array | None = None  # the values of the first evaluation, f(x0)
+        # The last point valued and its value, kept before its gradient is computed: a
+        # gradient that raises leaves the value known.
+        self.last_value: tuple[Array, Array] | None = None
         # The box finite differences keep to.
         self.lower, self.upper = lower, upper
         # A single run's lowest points, pairwise apart (see pool_start); None: not kept.
@@ -223,9 +226,12 @@ class Objective:
                 raise TypeError(
                     f"{what} must return a pair (value, gradient); got {type(out).__name__}"
                 )
+            f = self._value(out[0])
+            self.last_value = (x, f)
             self.njev += 1
-            return self._value(out[0]), self._grad(out[1], x)
+            return f, self._grad(out[1], x)
         f = self._value(self._call_fun(x))
+        self.last_value = (x, f)
         if callable(jac):
             self.njev += 1
             return f, self._grad(self._jac(self._cast(x), *self.args), x)

@@ -173,7 +173,7 @@ def roll_and_polish(
     # finds nothing lower for a while.
     roll_tests = dataclasses.replace(
         tolerances,
-        gtol=0.0,
+        gtol=-1.0,
         xtol=0.0,
         patience=tolerances.patience if "patience" in given else plan.roll_patience,
     )

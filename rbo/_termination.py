@@ -23,7 +23,11 @@ __all__ = ["RUNNING", "Rows", "ScalarRow", "Tolerances", "gradient_small", "rows
 
 @dataclass(frozen=True)
 class Tolerances:
-    """When a run may stop; each test is off when its tolerance is 0 (``patience``: None)."""
+    """When a run may stop.
+
+    ``gtol = 0`` still stops at an exactly zero gradient (a negative ``gtol`` turns the
+    test off); ``xtol`` and ``ftol`` are off at 0, ``patience`` at None.
+    """
 
     gtol: float = 1e-6  # |grad f| <= gtol
     xtol: float = 1e-10  # |step| <= xtol * (1 + |x|)
@@ -127,7 +131,7 @@ class Rows:
         xp, tol = self.xp, self.tol
         gg, xx = (None, None) if norms is None else norms
         tests = []
-        if tol.gtol > 0:
+        if tol.gtol >= 0:
             tests.append((gradient_small(state, tol, xp, gg), Status.GTOL))
         if state.nit > 0 and tol.xtol > 0:
             small = step_small(state, tol, xp, xx)
@@ -148,6 +152,10 @@ class Rows:
             self.status = self.xp.full_like(self.status, int(status))
             return
         self.status = self.xp.where(self.active, self._code(status), self.status)
+
+    def refuse(self, holds: Array, status: Status) -> None:
+        """Give the running rows for which ``holds`` is true ``status``."""
+        self.status = self.xp.where(self.active & holds, self._code(status), self.status)
 
     def _code(self, status: Status) -> Array:
         return codes(int(status), self.status)
@@ -220,7 +228,7 @@ class ScalarRow(Rows):
             return
         tol = self.tol
         gg, xx = (None, None) if norms is None else norms
-        if tol.gtol > 0:
+        if tol.gtol >= 0:
             if gg is None:
                 gg = state.g @ state.g  # the sum of dot's vecdot
             if math.sqrt(float(gg)) <= tol.gtol:  # sqrt(NaN) is NaN: no test holds
@@ -237,6 +245,10 @@ class ScalarRow(Rows):
 
     def stop(self, status: Status, *, every_row: bool = False) -> None:
         if every_row or self.status == RUNNING:
+            self.status = int(status)
+
+    def refuse(self, holds: Array, status: Status) -> None:
+        if self.status == RUNNING and bool(holds):
             self.status = int(status)
 
     def finish(self) -> None:

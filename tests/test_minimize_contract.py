@@ -459,6 +459,53 @@ def test_start_at_a_minimum_stops_before_any_step(backend: Backend) -> None:
     assert res.fun == 0.0
 
 
+@pytest.mark.parametrize("method", ["rbo", "lbfgs", "sgd", "sam", "entropy-sgd"])
+@pytest.mark.parametrize("how", [{"gtol": 0}, {"tol": 0}])
+def test_gtol_zero_stops_at_an_exactly_zero_gradient(
+    backend: Backend, method: str, how: dict[str, float]
+) -> None:
+    # |g| <= 0 holds at a minimum met exactly: the run ends there, a success, instead of
+    # stepping on until maxiter. (RBO's default rolls on from the minimum its local phase
+    # found, as it does from any, until the ball rests.)
+    fun, jac = _quadratic(backend)
+    res = rbo.minimize(
+        fun, backend.asarray([0.0, 0.0]), jac=jac, method=method, xtol=0, patience=None,
+        maxiter=500, **how,
+    )  # fmt: skip
+    assert (res.status, res.success, res.fun) == (0, True, 0.0)
+    assert res.nit < 500
+    if method != "rbo":
+        assert (res.nit, res.nfev) == (0, 1)
+
+
+@pytest.mark.parametrize("method", ["rbo", "lbfgs", "sgd", "sam", "entropy-sgd"])
+@pytest.mark.parametrize("polish", [True, False])
+def test_nan_gradient_at_the_start_ends_at_once_as_nonfinite(
+    backend: Backend, method: str, polish: bool
+) -> None:
+    xp = backend.xp
+    fun, _ = _quadratic(backend)
+    x0 = backend.asarray(X0)
+    res = rbo.minimize(
+        fun, x0, jac=lambda x: xp.full_like(x, math.nan), method=method, polish=polish
+    )
+    assert (res.status, res.nfev, res.fun) == (int(rbo.Status.NONFINITE), 1, 5.0)
+    assert "gradient at x0" in res.message
+    assert_array_like(res.x, x0)
+
+
+def test_nan_gradient_at_the_start_ends_only_its_own_row() -> None:
+    def jac(x: Any) -> Any:
+        g = 2 * x
+        g[0] = np.nan
+        return g
+
+    res = roll(lambda x: np.sum(x * x, axis=-1), np.ones((3, 2)), jac=jac, vectorized=True, **QUICK)
+    assert res.status.tolist()[0] == int(rbo.Status.NONFINITE)
+    assert res.status.tolist()[1:] == [0, 0]
+    assert "gradient at x0" in res.message[0] and res.message[1] == rbo.Status.GTOL.message
+
+
 def test_xtol_stops_with_status_3(backend: Backend) -> None:
     fun, jac = _quadratic(backend)
     callback, seen = _recorder()
@@ -873,6 +920,41 @@ def test_exception_on_the_first_step_returns_the_start() -> None:
     res = info.value.rbo_result
     assert res.status == 7
     assert res.fun == 5.0
+    np.testing.assert_array_equal(res.x, X0)
+
+
+@pytest.mark.parametrize("method", ["rbo", "lbfgs", "sgd"])
+@pytest.mark.parametrize("polish", [True, False])
+def test_an_error_in_the_first_gradient_keeps_the_value_without_calling_fun_again(
+    method: str, polish: bool
+) -> None:
+    calls = []
+
+    def fun(x: Any) -> float:
+        calls.append(x)
+        return _fun(x)
+
+    def jac(x: Any) -> Any:
+        raise Boom("jac failed")
+
+    with pytest.raises(Boom) as info:
+        rbo.minimize(fun, X0, jac=jac, method=method, polish=polish)
+    res = info.value.rbo_result
+    assert (res.status, res.fun, len(calls)) == (7, 5.0, 1)
+
+
+@pytest.mark.parametrize("error", [Boom, KeyboardInterrupt])
+def test_an_error_in_the_first_value_calls_fun_once(error: type[BaseException]) -> None:
+    calls = []
+
+    def fun(x: Any) -> float:
+        calls.append(x)
+        raise error("first call")
+
+    with pytest.raises(error) as info:
+        rbo.minimize(fun, X0, jac=_jac)
+    res = info.value.rbo_result  # type: ignore[attr-defined]
+    assert res.status == 7 and math.isnan(res.fun) and len(calls) == 1
     np.testing.assert_array_equal(res.x, X0)
 
 
