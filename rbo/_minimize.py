@@ -179,8 +179,8 @@ def minimize(
         An improvement of the best value by more than ``ftol * max(1, |f|)`` counts as
         progress (default 1e-10).
     patience : int or None
-        Stop (status 4, a success) after this many steps without progress; ``None``
-        never stops for that.
+        Stop after this many steps without progress: status 4, not a success, unless
+        the point returned meets ``gtol`` (then status 0); ``None`` never stops for that.
     callback : callable, optional
         Called after each step as ``callback(intermediate_result)`` when its only
         parameter has that name (an ``OptimizeResult`` with ``x``, ``fun``, ``jac``,

@@ -275,8 +275,8 @@ def multistart(
         maxfev = 1000 * n * cost
     if maxfev < 2 * cost:
         raise ValueError(
-            f"maxfev must cover a start and one step of a ball, {2 * cost} calls of fun "
-            f"with jac={jac!r} in {n} dimensions; got {maxfev}"
+            f"maxfev must cover two evaluations (a start and one more), {2 * cost} calls "
+            f"of fun with jac={jac!r} in {n} dimensions; got {maxfev}"
         )
     unused: list[str] = []
     if schedule in ("basin", "basin-roll"):
@@ -551,6 +551,9 @@ class _Boxed:
                 up = xp.where(x + h <= hi, up, xp.maximum(x - h, lo))
                 down = x
             width = up - down
+            # A coordinate the box holds fixed (zero width) has no slope to measure: 0.
+            fixed = width == 0
+            width = xp.where(fixed, xp.ones_like(width), width)
         fx = None if central else xp.asarray(f0, **like)
         columns = []
         for i in range(x.shape[-1]):
@@ -558,7 +561,8 @@ class _Boxed:
             fp = xp.asarray(self._value(xp.where(axis, up, x)), **like)
             fm = xp.asarray(self._value(xp.where(axis, down, x)), **like) if central else fx
             with quiet():
-                columns.append((fp - fm) / width[..., i])
+                column = (fp - fm) / width[..., i]
+                columns.append(xp.where(fixed[..., i], xp.zeros_like(column), column))
         return xp.stack(columns, axis=-1)
 
     def _value(self, x: Any) -> Any:
@@ -1526,9 +1530,10 @@ def _box(bounds: Any) -> tuple[list[float], list[float]]:
         low = _floats([p[0] for p in pairs], "bounds")
         high = _floats([p[1] for p in pairs], "bounds")
     for i, (lo, hi) in enumerate(zip(low, high, strict=True)):
-        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        # low == high holds a coordinate fixed, as in rbo.minimize and scipy.
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
             raise ValueError(
-                f"bounds must be finite with low < high; coordinate {i} has ({lo}, {hi})"
+                f"bounds must be finite with low <= high; coordinate {i} has ({lo}, {hi})"
             )
     return low, high
 
@@ -1547,9 +1552,20 @@ def _dtype(xp: Any, dtype: Any) -> Any:
     if dtype is None:
         return default_float(xp)
     if isinstance(dtype, str):
-        if dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
-        return getattr(xp, dtype)
-    if not xp.isdtype(dtype, "real floating"):
+        named = getattr(xp, dtype, None)
+        if named is None or not _is_real_floating(xp, named):
+            raise ValueError(
+                f"dtype must name a real floating dtype of {xp.__name__} "
+                f"('float32', 'float64', ...); got {dtype!r}"
+            )
+        return named
+    if not _is_real_floating(xp, dtype):
         raise TypeError(f"dtype must be a real floating dtype; got {dtype!r}")
     return dtype
+
+
+def _is_real_floating(xp: Any, dtype: Any) -> bool:
+    try:
+        return bool(xp.isdtype(dtype, "real floating"))
+    except (TypeError, ValueError):
+        return False

@@ -61,9 +61,9 @@ def scipy_method(
     """Run :func:`rbo.minimize` as ``scipy.optimize.minimize(..., method=rbo.scipy_method)``.
 
     ``options`` are those of :func:`rbo.minimize` and of the method (``radius``, ``lr``,
-    ...). scipy's ``bounds`` are passed on (see :func:`rbo.minimize`: the baselines
-    take them, ``"rbo"`` does not yet); ``hess``, ``hessp`` and ``constraints`` are
-    accepted and ignored (rbo is unconstrained); other unknown keywords are ignored with an
+    ...). scipy's ``bounds`` are passed on (every method of :func:`rbo.minimize` keeps
+    to them); ``hess``, ``hessp`` and ``constraints`` are accepted and ignored (rbo
+    handles no other constraints); other unknown keywords are ignored with an
     ``OptimizeWarning``, as scipy does, issued at the line that called scipy and naming
     the nearest known option. ``jac=True`` is unwrapped from scipy's memoising
     wrapper, so each point costs one call. ``backend`` runs where the objective's arrays

@@ -100,6 +100,37 @@ def test_float32_search_stays_in_the_box() -> None:
     assert res.x.dtype == np.float32 and rec.all_inside() and rec.calls <= 200
 
 
+@pytest.mark.parametrize("schedule", ["basin", "restart", "hop"])
+@pytest.mark.parametrize("jac", ["fg", "2-point", "3-point"])
+def test_a_zero_width_coordinate_is_held_fixed(jac: str, schedule: str) -> None:
+    # low == high pins a coordinate, as in rbo.minimize: every call keeps it, and its
+    # difference quotient is 0, not 0/0.
+    def fun(x: Any) -> Any:
+        assert x[1] == 0.5
+        f = float(np.sum((x - 0.3) ** 2))
+        return (f, 2 * (x - 0.3)) if jac == "fg" else f
+
+    box = [(-1.0, 1.0), (0.5, 0.5), (-2.0, 2.0)]
+    res = rbo.multistart(
+        fun, box, jac=True if jac == "fg" else jac, maxfev=600, rng=0, schedule=schedule
+    )
+    assert res.success and res.fun == pytest.approx(0.04, abs=1e-8)
+    np.testing.assert_allclose(res.x, [0.3, 0.5, 0.3], atol=1e-4)
+
+
+def test_float16_by_name_is_the_same_search_as_by_dtype() -> None:
+    named = rbo.multistart(rastrigin, BOX, jac=rastrigin.jac, maxfev=200, rng=0, dtype="float16")
+    typed = rbo.multistart(rastrigin, BOX, jac=rastrigin.jac, maxfev=200, rng=0, dtype=np.float16)
+    assert named.x.dtype == typed.x.dtype == np.float16
+    np.testing.assert_array_equal(named.x, typed.x)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "float128x"])
+def test_a_dtype_name_that_is_not_real_floating_is_named(dtype: str) -> None:
+    with pytest.raises(ValueError, match=f"dtype must name a real floating dtype.*{dtype}"):
+        rbo.multistart(rastrigin, BOX, jac=rastrigin.jac, maxfev=200, dtype=dtype)
+
+
 def test_dropped_balls_leave_their_budget_to_new_balls() -> None:
     rec = Recorded()
     res = rbo.multistart(rec, BOX, 3, jac=True, maxfev=1500, rng=3)
@@ -202,7 +233,7 @@ def test_a_start_with_no_finite_value_is_a_failed_ball() -> None:
         ({"basin_tol": -0.1}, ValueError, "basin_tol must lie in"),
         ({"radius": -1.0}, ValueError, "radius must be a positive number"),
         ({"maxfev": 0}, ValueError, "maxfev must be >= 1"),
-        ({"maxfev": 5, "jac": None}, ValueError, "maxfev must cover a start and one step"),
+        ({"maxfev": 5, "jac": None}, ValueError, "maxfev must cover two evaluations"),
         ({"maxfev": 2.5}, TypeError, "maxfev must be an integer"),
         ({"segment": 0}, ValueError, "segment must be >= 1"),
         ({"jac": "4-point"}, ValueError, "jac must be a callable"),
