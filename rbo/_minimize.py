@@ -172,9 +172,11 @@ def minimize(
     tol : float, optional
         Sets ``gtol`` and ``xtol`` where they are not given.
     gtol : float
-        Stop when :math:`\|\nabla f(x)\| \le` ``gtol`` (default 1e-6).
+        Stop when :math:`\|\nabla f(x)\| \le` ``gtol`` (default 1e-6); 0 stops only at
+        an exactly zero gradient.
     xtol : float
-        Stop when a step moves less than ``xtol * (1 + |x|)`` (default 1e-10).
+        Stop when a step moves less than ``xtol * (1 + |x|)`` (default 1e-10); 0 turns
+        the test off.
     ftol : float
         An improvement of the best value by more than ``ftol * max(1, |f|)`` counts as
         progress (default 1e-10).
