@@ -186,9 +186,6 @@ def _run(
     return _result(solver, rows, state, objective, path, backend, batched=batched, blind=blind)
 
 
-_BLIND = "The gradient at x0 is NaN or inf: no step can be taken from it."
-
-
 def attach(exc: BaseException, result: Any) -> None:
     """Hand the best point(s) found so far to whoever catches ``exc`` (status 7)."""
     exc.rbo_result = result  # type: ignore[attr-defined]
@@ -203,9 +200,9 @@ def _start_result(
     by). fun is not called again: it may raise again, or cost what the user cannot spare."""
     xp = array_namespace(x0)
     shape = x0.shape[:-1]
-    known = objective.last_value
-    if known is not None and (known[0] is x0 or bool(xp.all(known[0] == x0))):
-        f = xp.reshape(xp.asarray(known[1], dtype=x0.dtype), shape)
+    known = objective.valued_x
+    if known is not None and (known is x0 or bool(xp.all(known == x0))):
+        f = xp.reshape(xp.asarray(objective.valued_f, dtype=x0.dtype), shape)
     else:
         f = xp.full(shape, xp.nan, dtype=x0.dtype, device=device_of(x0))
     state = SimpleNamespace(
@@ -320,7 +317,7 @@ def _result(
     if blind is not None and Status.NONFINITE in codes:
         at_start = backend.to_host(xp.reshape(blind, (-1,))).tolist()
         messages = [
-            _BLIND if c == Status.NONFINITE and b else m
+            f"{m} (the gradient at x0 was NaN or inf)" if c == Status.NONFINITE and b else m
             for m, c, b in zip(messages, codes, at_start, strict=True)
         ]
     res = OptimizeResult(

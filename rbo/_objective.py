@@ -88,7 +88,8 @@ class Objective:
         self.first_f: Array | None = None  # the values of the first evaluation, f(x0)
         # The last point valued and its value, kept before its gradient is computed: a
         # gradient that raises leaves the value known.
-        self.last_value: tuple[Array, Array] | None = None
+        self.valued_x: Array | None = None
+        self.valued_f: Array | None = None
         # The box finite differences keep to.
         self.lower, self.upper = lower, upper
         # A single run's lowest points, pairwise apart (see pool_start); None: not kept.
@@ -227,11 +228,11 @@ class Objective:
                     f"{what} must return a pair (value, gradient); got {type(out).__name__}"
                 )
             f = self._value(out[0])
-            self.last_value = (x, f)
+            self.valued_x, self.valued_f = x, f
             self.njev += 1
             return f, self._grad(out[1], x)
         f = self._value(self._call_fun(x))
-        self.last_value = (x, f)
+        self.valued_x, self.valued_f = x, f
         if callable(jac):
             self.njev += 1
             return f, self._grad(self._jac(self._cast(x), *self.args), x)

@@ -490,6 +490,7 @@ def test_nan_gradient_at_the_start_ends_at_once_as_nonfinite(
         fun, x0, jac=lambda x: xp.full_like(x, math.nan), method=method, polish=polish
     )
     assert (res.status, res.nfev, res.fun) == (int(rbo.Status.NONFINITE), 1, 5.0)
+    assert res.message.startswith(rbo.Status.NONFINITE.message)
     assert "gradient at x0" in res.message
     assert_array_like(res.x, x0)
 

@@ -191,6 +191,7 @@ def test_exception_during_a_batched_start_carries_every_start() -> None:
 def test_nan_gradient_message_names_the_gradient() -> None:
     res = roll(lambda x: x @ x, np.ones(2), jac=lambda x: np.full(2, np.nan))
     assert res.status == rbo.Status.NONFINITE
+    assert res.message.startswith(rbo.Status.NONFINITE.message)
     assert "gradient" in res.message and "x0" in res.message
 
 
