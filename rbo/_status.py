@@ -63,8 +63,8 @@ _MESSAGES = {
         "stated tolerance (with method='rbo', keep polish=True or shrink the radius)."
     ),
     Status.NONFINITE: (
-        "The objective returned NaN or inf and no step could be taken that avoided it "
-        "(shorter steps were tried where a step was possible)."
+        "The objective returned NaN or inf and no step could be taken that avoided it; "
+        "shorter steps were tried where a step was possible."
     ),
     Status.PROJECTION_FAILED: (
         "The projection onto the graph diverged; with projection='gd' this happens when "
