@@ -335,8 +335,9 @@ class Objective:
         """Forward (``2-point``) or central (``3-point``) differences, one coordinate at a time.
 
         Within the box (``lower``/``upper``): a forward step that would leave it goes
-        backward; a central one with a side outside is one-sided on the other; a
-        coordinate with neither side inside (a box of zero width there) gets 0.
+        backward; a central one with a side outside is one-sided on the other; where the
+        box is narrower than the step, the step goes to the farther face; a coordinate
+        of zero width gets 0.
         """
         xp = self.xp
         x = self._cast(x)  # step where fun is evaluated, so that each step is exact there
@@ -361,6 +362,15 @@ class Objective:
         up_ok = down_ok = sides = None
         if boxed:
             with backends.of(x).quiet():
+                # A box narrower there than the step fits it neither way: step to the
+                # farther face instead (a coordinate of zero width gets a zero step).
+                inf = xp.full_like(x, float("inf"))
+                room_up = inf if upper is None else upper - x
+                room_down = inf if lower is None else x - lower
+                farther = xp.where(room_up >= room_down, room_up, -room_down)
+                farther = (x + farther) - x
+                fits = inside(x + h) | inside(x - h)
+                h = xp.where(fits | ~inside(x + farther), h, farther)
                 if central:
                     # The steps up and down that stay inside; 1 or 2 per coordinate.
                     up_ok, down_ok = inside(x + h), inside(x - h)

@@ -344,3 +344,33 @@ def test_finite_differences_from_the_walls_stay_in_the_box(jac: str, method: str
     )  # fmt: skip
     assert outside == []
     np.testing.assert_allclose(res.x, upper, atol=1e-6)
+
+
+@pytest.mark.parametrize("jac", ["2-point", "3-point"])
+@pytest.mark.parametrize("method", ["lbfgs", "rbo", "sgd"])
+def test_a_box_narrower_than_the_difference_step_still_has_its_slope(
+    backend: Backend, jac: str, method: str
+) -> None:
+    # At x ~ 1e6 the forward step is about 0.015, wider than the box's 0.01, and at 0 the
+    # step 1.5e-8 is wider than 1e-12: neither direction fits, so the step goes to the
+    # farther face. A zero difference there made the wrong face look stationary.
+    xp = backend.xp
+    for low, width in ((1e6, 0.01), (0.0, 1e-12)):
+        outside = []
+
+        def fun(x: Any, low: float = low, width: float = width, seen: list = outside) -> Any:
+            if float(x[0]) < low or float(x[0]) > low + width:
+                seen.append(float(x[0]))
+            return -(x[0] - low) + (x[1] - 0.5) ** 2
+
+        with warnings.catch_warnings():
+            # (a ball in a box 1e-12 wide cannot settle its foot points: rbo says so)
+            warnings.simplefilter("ignore", rbo.ProjectionWarning)
+            res = rbo.minimize(
+                fun, backend.asarray([low, 0.0]), method=method, jac=jac,
+                bounds=[(low, low + width), (-1.0, 1.0)], maxfev=400,
+            )  # fmt: skip
+        assert outside == []
+        assert float(res.x[0]) == low + width  # the upper face, where f is lowest
+        assert float(res.jac[0]) == pytest.approx(-1.0, rel=1e-3)
+        assert bool(res.success) == (float(xp.abs(res.jac[1])) <= 1e-5)
