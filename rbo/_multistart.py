@@ -1535,6 +1535,16 @@ def _box(bounds: Any) -> tuple[list[float], list[float]]:
             raise ValueError(
                 f"bounds must be finite with low <= high; coordinate {i} has ({lo}, {hi})"
             )
+        if not math.isfinite(hi - lo):
+            raise ValueError(
+                f"bounds must have a finite width: coordinate {i} spans ({lo}, {hi}), wider "
+                "than the largest float (starts are drawn uniformly in the box)"
+            )
+    if not math.isfinite(sum(hi - lo for lo, hi in zip(low, high, strict=True))):
+        raise ValueError(
+            "bounds must have a finite mean width (radii and hops are sizes of it); the "
+            "widths of these coordinates add up beyond the largest float"
+        )
     return low, high
 
 

@@ -290,6 +290,19 @@ def _in_units(
     else:  # the start was the minimum: the value itself, or 1
         finite = [abs(v) for v in fl if math.isfinite(v) and v != 0]
         height = statistics.median(finite) if finite else 1.0
+    # Lengths and heights near the ends of x's dtype (a start of 1e-320, a drop of 1e-310)
+    # make a radius or fscale that is 0, subnormal or inf there: such a scale says
+    # nothing of the problem, and 1 stands in for it.
+    info = array_namespace(x0).finfo(x0.dtype)
+    normal = float(info.smallest_normal), float(info.max)
+
+    def fits(v: float) -> bool:
+        return normal[0] <= v <= normal[1]
+
+    if not fits(height):
+        height = 1.0
+    if not (fits(plan.radius * length) and fits(height / length)):
+        length = 1.0
     auto: dict[str, Any] = {}
     radius = plan.radius * length
     if "radius" not in given:
@@ -315,7 +328,9 @@ def _length(
     if scale is not None:
         return float(scale)
     if lower is not None and upper is not None:
-        widths = [w for w in _values(upper - lower, backend) if math.isfinite(w) and w > 0]
+        with backend.quiet():  # (a box wider than the largest float has no finite width)
+            spans = upper - lower
+        widths = [w for w in _values(spans, backend) if math.isfinite(w) and w > 0]
         if widths:
             return statistics.median(widths)
     xp = array_namespace(x0)

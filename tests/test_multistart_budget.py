@@ -244,3 +244,23 @@ def test_bad_input_is_named(kw: dict[str, Any], error: type, match: str) -> None
     kw = {"jac": True, "maxfev": 100, "rng": 0} | kw
     with pytest.raises(error, match=match):
         rbo.multistart(rastrigin.value_and_grad, BOX, **kw)
+
+
+@pytest.mark.parametrize(
+    ("bounds", "match"),
+    [
+        ([(-1e308, 1e308), (0.0, 1.0)], r"finite width: coordinate 0 spans"),
+        ([(0.0, 1.7e308)] * 2, "finite mean width"),
+    ],
+    ids=["one coordinate", "their sum"],
+)
+def test_a_box_whose_width_overflows_is_named(
+    bounds: list[tuple[float, float]], match: str
+) -> None:
+    # Starts drawn in it were inf (x0 must be finite, said the first ball), and the
+    # default radius, 0.3 of the mean width, inf.
+    for schedule in ("basin", "restart"):
+        with pytest.raises(ValueError, match=match):
+            rbo.multistart(
+                rastrigin.value_and_grad, bounds, jac=True, maxfev=100, rng=0, schedule=schedule
+            )

@@ -361,3 +361,37 @@ def test_a_budget_short_of_the_first_difference_gradient_is_refused(jac: str) ->
     with pytest.raises(ValueError, match="maxfev does not cover the first evaluation"):
         rbo.minimize(fun, np.ones(4), jac=jac, maxfev=4)
     assert calls == []
+
+
+@pytest.mark.parametrize(
+    "x0", [[1e-320, 1e-320], [0.0, 5e-324], [1e-300, -1e-300]], ids=["subnormal", "tiny", "small"]
+)
+def test_units_at_the_ends_of_the_float_range_are_usable_numbers(
+    backend: Backend, x0: list[float]
+) -> None:
+    # A start of 1e-320 made the length subnormal: fscale = 1 / 1e-320 = inf, and the run
+    # stopped with "fscale must be finite and > 0", an error about options never given.
+    xp = backend.xp
+    start = backend.asarray(x0)
+    res = rbo.minimize(lambda x: xp.sum(x * x), start, jac=lambda x: 2.0 * x)
+    assert res.status == 0 and res.success
+    for unit in (res.radius, res.lr, res.fscale):
+        assert 2.2250738585072014e-308 <= unit <= 1.7976931348623157e308
+
+
+def test_a_box_wider_than_the_largest_float_is_taken_quietly(backend: Backend) -> None:
+    # upper - lower overflows there: the box has no finite width, so the length comes from
+    # the start, with no NumPy warning (an error under the caller's errstate) from rbo.
+    xp = backend.xp
+
+    def fun(x: Any) -> Any:
+        return xp.sum(xp.log1p(x * x))
+
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        res = rbo.minimize(
+            fun, backend.asarray([1.0, 1.0]), jac=lambda x: 2.0 * x / (1.0 + x * x),
+            bounds=[(-1e308, 1e308)] * 2,
+        )  # fmt: skip
+    assert res.success
+    assert float(xp.max(xp.abs(res.x))) < 1e-5
