@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import math
+import numbers
 import warnings
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -150,7 +152,8 @@ def minimize(
     jac : callable, True, None, '2-point' or '3-point'
         Gradient: ``jac(x, *args)``; ``True`` if ``fun`` returns ``(f, g)``; otherwise
         forward (``None``, ``'2-point'``) or central (``'3-point'``) finite
-        differences, whose calls of ``fun`` count in ``nfev``.
+        differences, whose calls of ``fun`` count in ``nfev``. A gradient of integers
+        (or a list) becomes ``x``'s dtype.
     method : str or solver
         ``"rbo"`` (default) or another name in :data:`rbo.METHODS`, or a configured
         solver instance.
@@ -302,9 +305,13 @@ def minimize(
     if not isinstance(polish, bool):
         raise TypeError(f"polish must be True or False; got {polish!r}")
     if scale is not None:
-        scale = check_tolerance("scale", scale)
-        if scale == 0:
-            raise ValueError("scale must be > 0 (a length in the units of x)")
+        if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
+            raise TypeError(f"scale must be a positive number; got {scale!r}")
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(
+                f"scale must be finite and > 0 (a length in the units of x); got {scale!r}"
+            )
+        scale = float(scale)
     x0, narrow = widened(x0)
     lower = upper = None
     sides = getattr(solver, "lower", None), getattr(solver, "upper", None)

@@ -307,6 +307,8 @@ class Objective:
         if type(g) is self._grad_type and g.shape == x.shape and g.dtype == self.dtype:
             return g
         if not array_api_compat.is_array_api_obj(g):
+            if g is None or isinstance(g, bool | str | bytes):
+                raise TypeError(f"the gradient must be an array; got {type(g).__name__}")
             try:
                 g = xp.asarray(g, dtype=self.dtype, device=self.device)
             except Exception as exc:
@@ -316,8 +318,10 @@ class Objective:
             raise ValueError(
                 f"the gradient must have x's shape {tuple(x.shape)}; got {tuple(g.shape)}"
             )
-        if not xp.isdtype(g.dtype, "real floating"):
-            raise TypeError(f"the gradient must be real floating; got dtype {g.dtype}")
+        # Integers are exact values of a gradient (as a list of ints is, and as scipy takes
+        # them); booleans and complex numbers are not.
+        if not xp.isdtype(g.dtype, ("real floating", "signed integer", "unsigned integer")):
+            raise TypeError(f"the gradient must be real; got dtype {g.dtype}")
         if _by_type(g):
             self._grad_type = type(g)
         return g if g.dtype == self.dtype else xp.astype(g, self.dtype)

@@ -4,6 +4,7 @@ from rbo's own checks rather than from deep inside the loop, a backend or scipy.
 from __future__ import annotations
 
 import importlib.util
+import math
 import types
 import warnings
 from typing import Any
@@ -82,6 +83,40 @@ def test_a_0d_array_of_non_real_dtype_is_refused() -> None:
     x0 = torch.tensor([0.0, 3.0], dtype=torch.float64)
     with pytest.raises(TypeError, match="fun must return a real value; got dtype complex"):
         rbo.minimize(lambda x: np.complex128(1.0), x0, jac=lambda x: 2 * x)
+
+
+def test_an_integer_gradient_is_taken_as_scipy_takes_it(backend: Backend) -> None:
+    # Integers are exact gradient values (a list of ints was accepted, an int array not).
+    xp = backend.xp
+    slope = backend.asarray([1, 2], dtype=xp.int64)
+    for method in ("rbo", "lbfgs", "sgd"):
+        res = rbo.minimize(
+            lambda x: x[0] + 2.0 * x[1], backend.asarray([0.5, 0.5]), jac=lambda x: slope,
+            bounds=[(0.0, 1.0)] * 2, method=method,
+        )  # fmt: skip
+        assert res.success and res.jac.dtype == xp.float64
+        assert [float(v) for v in res.x] == [0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("jac", "match"),
+    [
+        (lambda x: None, "the gradient must be an array; got NoneType"),
+        (lambda x: "ab", "the gradient must be an array; got str"),
+        (lambda x: np.array([True, False]), "the gradient must be real; got dtype bool"),
+        (lambda x: np.array([1j, 0j]), "the gradient must be real; got dtype complex128"),
+    ],
+    ids=["None", "str", "bool", "complex"],
+)
+def test_a_gradient_that_is_not_real_numbers_is_named(jac: Any, match: str) -> None:
+    with pytest.raises(TypeError, match=match):
+        rbo.minimize(_sphere, np.ones(2), jac=jac)
+
+
+@pytest.mark.parametrize("scale", [0, -1.0, math.inf, math.nan])
+def test_a_scale_that_is_no_length_says_it_must_be_positive(scale: float) -> None:
+    with pytest.raises(ValueError, match=r"scale must be finite and > 0 .*got"):
+        rbo.minimize(_sphere, np.ones(2), scale=scale)
 
 
 # ------------------------------------------------------------------------------------
