@@ -15,6 +15,7 @@ from array_api_compat import device as device_of
 from scipy.optimize import Bounds
 
 from ._arrays import Array
+from ._validation import caller_level
 
 __all__ = [
     "clip",
@@ -92,7 +93,7 @@ def into_box(x0: Array, lower: Array, upper: Array, /) -> Array:
         warnings.warn(
             "x0 lies outside bounds: it is clipped into the box before the run",
             UserWarning,
-            stacklevel=3,
+            stacklevel=caller_level(),  # the user's line, through scipy_method too
         )
     return inside
 

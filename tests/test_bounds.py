@@ -244,6 +244,20 @@ def test_x0_outside_the_box_is_clipped_with_a_warning() -> None:
     assert res.x.tolist() == [1.0, 0.5]
 
 
+def test_the_clipping_warning_points_at_the_users_line_through_scipy_too() -> None:
+    from scipy.optimize import minimize as scipy_minimize
+
+    for run in (
+        lambda: rbo.minimize(lambda x: float(x @ x), np.array([3.0, 3.0]), bounds=BOX),
+        lambda: scipy_minimize(
+            lambda x: float(x @ x), np.array([3.0, 3.0]), method=rbo.scipy_method, bounds=BOX
+        ),
+    ):
+        with pytest.warns(UserWarning, match="x0 lies outside bounds") as seen:
+            run()
+        assert [w.filename for w in seen if "outside" in str(w.message)] == [__file__]
+
+
 def test_x0_on_the_boundary_is_not_warned_about() -> None:
     calls: list[Any] = []
     fun, jac = _bowl(Backend("numpy", rbo.backends.get("numpy").namespace()), calls)
