@@ -165,8 +165,10 @@ def multistart(
         Calls of ``fun`` allowed in all (with ``vectorized=True``, rows evaluated: a
         call on ``k`` rows counts ``k``); calls of a callable ``jac`` are counted in
         ``njev``, as by :func:`rbo.minimize`. Default ``1000 * n`` evaluations.
-    rng : int or numpy.random.Generator, optional
-        Seed (a non-negative integer) or generator of the starts, as scipy's ``rng``.
+    rng : int, numpy.random.Generator or seed, optional
+        Seed (a non-negative integer) or generator of the starts, as scipy's ``rng``:
+        anything else ``numpy.random.default_rng`` takes (a ``SeedSequence``, a
+        ``BitGenerator``, a sequence of ints) seeds a new generator.
     schedule : {"basin", "basin-roll", "restart", "hop", "radius"}
         How the search goes (above).
     radius : float, optional
@@ -1492,13 +1494,21 @@ def _generator(host: Any, rng: Any) -> Any:
     kind = type(host.rng(0))
     if rng is None or isinstance(rng, kind):
         return host.rng(rng)
-    if isinstance(rng, bool) or not isinstance(rng, numbers.Integral):
+    if isinstance(rng, bool):
+        raise TypeError(f"rng must be None, a seed or a numpy.random.Generator; got {rng!r}")
+    if isinstance(rng, numbers.Integral):
+        if rng < 0:
+            raise ValueError(f"rng must be a non-negative integer; got {rng}")
+        return host.rng(int(rng))
+    # As scipy's rng: whatever numpy.random.default_rng takes (a SeedSequence, a
+    # BitGenerator, a sequence of non-negative ints) seeds the generator.
+    try:
+        return host.rng(rng)
+    except (TypeError, ValueError) as exc:
         raise TypeError(
-            f"rng must be None, a non-negative integer or a numpy.random.Generator; got {rng!r}"
-        )
-    if rng < 0:
-        raise ValueError(f"rng must be a non-negative integer; got {rng}")
-    return host.rng(int(rng))
+            "rng must be None, a non-negative integer, a numpy.random.Generator or what "
+            f"numpy.random.default_rng takes (a SeedSequence, a BitGenerator); got {rng!r}"
+        ) from exc
 
 
 def _bar(total: int) -> Any:

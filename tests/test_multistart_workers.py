@@ -234,6 +234,9 @@ def test_same_rng_same_result_and_generator_accepted(serial: Any, kw: dict[str, 
     assert_same(a, serial)
     other = rbo.multistart(objective, BOX, M, rng=8, **kw)
     assert not np.array_equal(other.starts, serial.starts)
+    # As scipy's rng: what numpy.random.default_rng takes seeds it, the same stream as 7.
+    for seed in (np.random.SeedSequence(7), np.random.PCG64(7)):
+        assert_same(rbo.multistart(objective, BOX, M, rng=seed, **kw), serial)
 
 
 @pytest.mark.parametrize(
