@@ -131,8 +131,16 @@ def plot_paths(
     except BudgetExhausted as exc:
         res = exc.rbo_result  # type: ignore[attr-defined]
     evaluated = np.array(seen)
-    contacts = np.asarray(res.trajectory.x, dtype=float)
-    centres = np.asarray(res.trajectory.center_x, dtype=float)
+    walk = res.trajectory
+    # The ball's own path: the first roll's rows of the run's path (all of it when the
+    # ball ran alone, with polish=False).
+    rows = np.ones(len(walk.x), dtype=bool)
+    if "phase" in walk:
+        phase, part = np.asarray(walk.phase), np.asarray(walk.part)
+        rolled = part[phase == 1]
+        rows = part == (rolled[0] if len(rolled) else -1)
+    contacts = np.asarray(walk.x, dtype=float)[rows]
+    centres = np.asarray(walk.center_x, dtype=float)[rows]
     rbo_best, rbo_fbest = counted.best_x, counted.best_f
 
     lbfgs = [np.array(x0, dtype=float)]

@@ -193,8 +193,13 @@ def minimize(
         ``proj_residual``), else as ``callback(xk)``. Raising ``StopIteration`` ends
         the run with status 99.
     return_trajectory : bool
-        Also return every contact point (and, for RBO, every centre) in
-        ``res.trajectory``.
+        Also return the path in ``res.trajectory``: every point (for RBO the contact
+        point) and value, from ``x0`` on, stacked along a first axis, and for RBO every
+        centre (``center_x``, ``center_y``). With ``method="rbo"`` and ``polish``, the
+        path runs through every phase in order: ``phase`` says which each row belongs to
+        (0 the local L-BFGS phase, 1 a roll of the ball, 2 a polish), ``part`` which run
+        of the phases (each run's first row is its start), and the centres are NaN
+        outside the rolls.
     polish : bool
         With ``method="rbo"`` (default True): a local L-BFGS phase (:class:`rbo.LBFGS`)
         from ``x0`` first, then the ball rolls from its minimum, and an L-BFGS polish from

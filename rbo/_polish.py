@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from array_api_compat import array_namespace
+from array_api_compat import device as device_of
 from scipy.optimize import OptimizeResult
 
 from ._lbfgs import LBFGS
@@ -77,6 +78,9 @@ class Plan:
 
 
 PLAN = Plan()
+
+# The phases' codes in ``res.trajectory.phase``.
+_LOCAL, _ROLL, _POLISH = 0, 1, 2
 
 # A phase that ended so ends the run: the user stopped it. (A phase cut by its share of
 # the budget does not: the run ends when the whole maxfev or maxiter is spent.)
@@ -125,15 +129,15 @@ def roll_and_polish(
         )
     lbfgs = LBFGS(lower=lower, upper=upper)
 
-    def phase(
-        solver: Any, start: Any, tests: Tolerances, cap: int | None, trajectory: bool = False
-    ) -> Any:
+    paths: list[tuple[int, Any]] = []  # (phase code, path) of every phase, in order
+
+    def phase(solver: Any, start: Any, tests: Tolerances, cap: int | None, code: int) -> Any:
         """``solver`` from ``start`` within ``cap`` calls and the steps left; a start that is
         the best point so far is not evaluated again."""
         if objective.best_x is not None and start is objective.best_x:
             assert objective.best_f is not None and objective.best_g is not None
             objective.replay = (start, objective.best_f, objective.best_g)
-        return run(
+        out = run(
             solver,
             objective,
             start,
@@ -143,8 +147,11 @@ def roll_and_polish(
             maxiter=max(maxiter - done, 0),
             maxfev=cap,
             callback=callback,
-            return_trajectory=trajectory,
+            return_trajectory=return_trajectory,
         )
+        if return_trajectory and "trajectory" in out:
+            paths.append((code, out.pop("trajectory")))
+        return out
 
     def over(phase_result: Any) -> bool:
         """Whether the run ends after this phase: the user stopped it, or steps or
@@ -158,14 +165,14 @@ def roll_and_polish(
         if maxfev is None
         else min(maxfev, max(int(maxfev * plan.local_share), objective.cost(x0)))
     )
-    local = phase(lbfgs, x0, local_tests, cap)
+    local = phase(lbfgs, x0, local_tests, cap, _LOCAL)
     done += _most(local.nit, backend)
     nit = local.nit  # per row
     curvature = local.get("curvature")  # of the last L-BFGS phase that held pairs, per row
     phases = {"local": _phase(local, objective.nfev)}
     res = local
     if over(local):
-        return _finish(res, phases, nit, None, backend)
+        return _finish(res, phases, nit, None, backend, paths)
 
     assert objective.first_f is not None and objective.best_x is not None
     ball = _in_units(solver, given, x0, objective, lower, upper, scale, backend, plan)
@@ -180,12 +187,11 @@ def roll_and_polish(
     rolls: list[Any] = []
     polishes: list[Any] = []
     previous = _best_value(objective, backend)
-    trajectory = None
     first_radius = ball.radius
     first_ball = ball
     grown = 0  # times in a row the ball grew
     shrunk = 0  # balls smaller than the first tried
-    for hop in range(plan.max_hops if maxfev is None else maxiter):
+    for _ in range(plan.max_hops if maxfev is None else maxiter):
         # The roll leaves the polish as much as the local phase needed (a polish from a
         # nearby point needs about as much; it takes what is left in any case).
         reserve = phases["local"].nfev
@@ -200,7 +206,7 @@ def roll_and_polish(
             radius = float(ball.radius)  # type: ignore[arg-type]
             objective.pool_start(plan.polish_points, plan.distinct * radius)
         try:
-            roll = phase(ball, objective.best_x, roll_tests, cap, trajectory=return_trajectory)
+            roll = phase(ball, objective.best_x, roll_tests, cap, _ROLL)
         finally:
             lowest = objective.pool_take() if pooling else []
         done += _most(roll.nit, backend)
@@ -208,8 +214,6 @@ def roll_and_polish(
         rolls.append(_phase(roll, objective.nfev - before))
         rolls[-1].proj_capped = roll.get("proj_capped")
         res = roll
-        if hop == 0 and return_trajectory:
-            trajectory = roll.trajectory  # the first roll's path: the ball's own
         if _ends(roll, backend):
             break
         if done >= maxiter or _spent(objective, maxfev, x0):
@@ -219,7 +223,7 @@ def roll_and_polish(
         # starts from; the next lowest, apart from it, may lie in other wrinkles.
         for start in [objective.best_x, *lowest[1:]]:
             before = objective.nfev
-            pol = phase(lbfgs, start, local_tests, maxfev)
+            pol = phase(lbfgs, start, local_tests, maxfev, _POLISH)
             done += _most(pol.nit, backend)
             nit = nit + pol.nit
             curvature = _newer(curvature, pol.get("curvature"))
@@ -255,9 +259,7 @@ def roll_and_polish(
             )
     phases["roll"] = _merged(rolls, backend)
     phases["polish"] = _merged(polishes, backend) if polishes else None
-    if trajectory is not None:
-        res.trajectory = trajectory
-    res = _finish(res, phases, nit, ball, backend)
+    res = _finish(res, phases, nit, ball, backend, paths)
     if curvature is not None:
         res.curvature = curvature
     if curvature is not None and not callable(first_radius):  # (a schedule has no one radius)
@@ -403,14 +405,55 @@ def _merged(phases: list[OptimizeResult], backend: Backend) -> OptimizeResult:
     return out
 
 
+def _joined(paths: list[tuple[int, Any]]) -> OptimizeResult:
+    """The phases' paths as one, in the order they ran: points and values, per row its
+    ``phase`` (0 local, 1 roll, 2 polish) and ``part`` (0 the local phase, then one number
+    a phase run), and the ball's own fields (its centre) on the roll's rows, NaN on the
+    others."""
+    xp = array_namespace(paths[0][1].x)
+    device = device_of(paths[0][1].x)
+    out = OptimizeResult(
+        x=xp.concat([p.x for _, p in paths], axis=0),
+        fun=xp.concat([p.fun for _, p in paths], axis=0),
+    )
+    own = sorted({key for _, p in paths for key in p} - {"x", "fun"})
+    for key in own:
+        like = next(p[key] for _, p in paths if key in p)
+        out[key] = xp.concat(
+            [
+                p[key]
+                if key in p
+                else xp.full(
+                    (p.x.shape[0], *like.shape[1:]), float("nan"), dtype=like.dtype, device=device
+                )
+                for _, p in paths
+            ],
+            axis=0,
+        )
+    rows = [p.x.shape[0] for _, p in paths]
+    out.phase = xp.asarray(
+        [code for (code, _), k in zip(paths, rows, strict=True) for _ in range(k)],
+        dtype=xp.int32,
+        device=device,
+    )
+    out.part = xp.asarray(
+        [i for i, k in enumerate(rows) for _ in range(k)], dtype=xp.int32, device=device
+    )
+    return out
+
+
 def _finish(
     res: OptimizeResult,
     phases: dict[str, Any],
     nit: Any,
     ball: RBO | None,
     backend: Backend,
+    paths: list[tuple[int, Any]],
 ) -> OptimizeResult:
-    """The last phase's result with every phase's counts, and the units of the ball."""
+    """The last phase's result with every phase's counts, the units of the ball and the
+    whole path (when asked for)."""
+    if paths:
+        res.trajectory = _joined(paths)
     res.local = phases["local"]
     res.roll = phases.get("roll")
     res.polish = phases.get("polish")

@@ -395,3 +395,28 @@ def test_a_box_wider_than_the_largest_float_is_taken_quietly(backend: Backend) -
         )  # fmt: skip
     assert res.success
     assert float(xp.max(xp.abs(res.x))) < 1e-5
+
+
+@pytest.mark.parametrize("maxiter", [5, 15000], ids=["ends in the local phase", "defaults"])
+def test_the_trajectory_runs_through_every_phase_in_order(backend: Backend, maxiter: int) -> None:
+    # It held the first roll alone (10 rows for 52 steps), and nothing when the run ended
+    # before the ball rolled.
+    xp = backend.xp
+    p = rbo.problems.rosenbrock
+    res = rbo.minimize(
+        lambda x: p(x), backend.asarray([-1.2, 1.0]), jac=lambda x: p.jac(x),
+        return_trajectory=True, maxiter=maxiter,
+    )  # fmt: skip
+    t = res.trajectory
+    phase = [int(v) for v in t.phase]
+    part = [int(v) for v in t.part]
+    runs = 1 + sum(r.runs for r in (res.roll, res.polish) if r is not None)
+    assert len(phase) == int(res.nit) + runs  # every step, and each run's start
+    assert part == sorted(part) and part[-1] == runs - 1 and phase[0] == 0
+    assert sum(c == 1 for c in phase) == (0 if res.roll is None else res.roll.nit + res.roll.runs)
+    if res.roll is None:  # no ball rolled: no centres
+        assert "center_y" not in t and set(phase) == {0}
+    else:
+        assert [bool(v) for v in xp.isnan(t.center_y)] == [c != 1 for c in phase]
+    assert float(t.fun[0]) == float(p(backend.asarray([-1.2, 1.0])))
+    assert float(xp.min(t.fun)) == float(res.fun)
