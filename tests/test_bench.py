@@ -265,3 +265,16 @@ def test_rugged_benchmark_runs_variants_side_by_side(capsys):
     assert out.count("(a) ") == 2 and "median evaluations per rbo step" in out
     with pytest.raises(SystemExit):
         rugged.main(["--variant", "broken={radius"])
+
+
+def test_provenance_names_the_blas_kernels_that_rounded_the_figures():
+    pytest.importorskip("threadpoolctl")
+    from threadpoolctl import threadpool_info
+
+    from rbo._bench._report import provenance
+
+    line = provenance("cmd", 1.0, 1).splitlines()[3]
+    kinds = [d.get("architecture") for d in threadpool_info() if d.get("user_api") == "blas"]
+    assert line.startswith("- software:") and "BLAS" in line
+    for kind in kinds:
+        assert f"({kind} kernels)" in line

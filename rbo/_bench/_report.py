@@ -204,6 +204,7 @@ def provenance(command: str, elapsed: float, jobs: int, *notes: str) -> str:
 
     from .. import __version__
     from ..backends._base import cpu_model
+    from ._blas import blas_kernels
 
     cpu = cpu_model()
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -212,6 +213,6 @@ def provenance(command: str, elapsed: float, jobs: int, *notes: str) -> str:
         f"- date: {date}; total time {elapsed:.0f} s with {jobs} process(es)",
         f"- machine: {cpu}, {os.cpu_count()} logical CPUs, {platform.platform()}",
         f"- software: rbo {__version__}, Python {platform.python_version()}, "
-        f"NumPy {numpy.__version__}, SciPy {scipy.__version__}",
+        f"NumPy {numpy.__version__}, SciPy {scipy.__version__}; BLAS {blas_kernels()}",
     ]
     return "\n".join(lines + [f"- {note}" for note in notes])
