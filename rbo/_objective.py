@@ -372,7 +372,8 @@ class Objective:
                 room_up = inf if upper is None else upper - x
                 room_down = inf if lower is None else x - lower
                 farther = xp.where(room_up >= room_down, room_up, -room_down)
-                farther = (x + farther) - x
+                # (x may be the narrower call dtype: the step must be exact in it)
+                farther = (x + xp.astype(farther, x.dtype)) - x
                 fits = inside(x + h) | inside(x - h)
                 h = xp.where(fits | ~inside(x + farther), h, farther)
                 if central:

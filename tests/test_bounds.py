@@ -388,3 +388,24 @@ def test_a_box_narrower_than_the_difference_step_still_has_its_slope(
         assert float(res.x[0]) == low + width  # the upper face, where f is lowest
         assert float(res.jac[0]) == pytest.approx(-1.0, rel=1e-3)
         assert bool(res.success) == (float(xp.abs(res.jac[1])) <= 1e-5)
+
+
+def test_a_narrow_box_in_float16_is_stepped_in_float16() -> None:
+    # The farther-face step was formed in float32 and rounded beyond the face once cast to
+    # float16 at the call: a wrong slope (5 for 3) and calls outside the box.
+    for width, slope in ((0.5, 3.0), (0.3, None)):  # float16 holds 1000.5, not 1000.3
+        outside = []
+
+        def fun(x: Any, width: float = width, seen: list = outside) -> Any:
+            assert x.dtype == np.float16
+            if float(x[0]) < 1000.0 or float(x[0]) > 1000.0 + width:
+                seen.append(float(x[0]))
+            return 3.0 * (x[0] - 1000.0) + (x[1] - 0.5) ** 2
+
+        res = rbo.minimize(
+            fun, np.array([1000.0, 0.0], dtype=np.float16), method="lbfgs",
+            bounds=[(1000.0, 1000.0 + width), (-1.0, 1.0)], maxfev=200,
+        )  # fmt: skip
+        assert outside == []
+        if slope is not None:
+            assert float(res.jac[0]) == slope
