@@ -222,7 +222,9 @@ def minimize(
         With ``polish=True`` and ``method="rbo"``: the length, in the units of ``x``, that
         the ball's radius is measured in (``radius = 0.3 * scale`` unless given). Default:
         the median width of ``bounds``, else the largest of ``|x0|``, ``|x_loc|`` and
-        ``|x_loc - x0|`` (max-norms; ``x_loc`` the local phase's minimum), else 1.
+        ``|x_loc - x0|`` (max-norms; ``x_loc`` the local phase's minimum), else 1 (also
+        where such a length gives a radius or ``fscale`` that ``x``'s dtype cannot hold;
+        a ``scale`` that does is a ValueError).
     vectorized : bool
         Run the ``m`` rows of ``x0`` as ``m`` independent problems at once: ``fun`` maps
         ``(m, n)`` to ``(m,)`` and ``jac`` ``(m, n)`` to ``(m, n)``. Every norm and test

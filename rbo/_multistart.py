@@ -1504,7 +1504,9 @@ def _generator(host: Any, rng: Any) -> Any:
     # BitGenerator, a sequence of non-negative ints) seeds the generator.
     try:
         return host.rng(rng)
-    except (TypeError, ValueError) as exc:
+    except ValueError as exc:  # a seed of the right kind with a wrong value
+        raise ValueError(f"rng: {exc}; got {rng!r}") from exc
+    except TypeError as exc:
         raise TypeError(
             "rng must be None, a non-negative integer, a numpy.random.Generator or what "
             f"numpy.random.default_rng takes (a SeedSequence, a BitGenerator); got {rng!r}"

@@ -137,18 +137,25 @@ def roll_and_polish(
         if objective.best_x is not None and start is objective.best_x:
             assert objective.best_f is not None and objective.best_g is not None
             objective.replay = (start, objective.best_f, objective.best_g)
-        out = run(
-            solver,
-            objective,
-            start,
-            tests,
-            backend=backend,
-            batched=batched,
-            maxiter=max(maxiter - done, 0),
-            maxfev=cap,
-            callback=callback,
-            return_trajectory=return_trajectory,
-        )
+        try:
+            out = run(
+                solver,
+                objective,
+                start,
+                tests,
+                backend=backend,
+                batched=batched,
+                maxiter=max(maxiter - done, 0),
+                maxfev=cap,
+                callback=callback,
+                return_trajectory=return_trajectory,
+            )
+        except BaseException as exc:
+            # The partial result of an error carries the run's whole path too.
+            partial = getattr(exc, "rbo_result", None)
+            if return_trajectory and partial is not None and "trajectory" in partial:
+                partial.trajectory = _joined([*paths, (code, partial.trajectory)])
+            raise
         if return_trajectory and "trajectory" in out:
             paths.append((code, out.pop("trajectory")))
         return out
@@ -304,6 +311,12 @@ def _in_units(
     if not fits(height):
         height = 1.0
     if not (fits(plan.radius * length) and fits(height / length)):
+        if scale is not None:
+            raise ValueError(
+                f"scale={scale!r} gives a radius of {plan.radius * length:.3g} and an fscale "
+                f"of {height / length:.3g} (f falls by {height:.3g}), which {x0.dtype} cannot "
+                "hold; give a scale nearer the size of the problem's x"
+            )
         length = 1.0
     auto: dict[str, Any] = {}
     radius = plan.radius * length

@@ -246,6 +246,7 @@ def test_same_rng_same_result_and_generator_accepted(serial: Any, kw: dict[str, 
         (1.5, TypeError, "rng must be"),
         (True, TypeError, "rng must be"),
         (-1, ValueError, "rng must be a non-negative integer; got -1"),
+        ([1, -1], ValueError, r"rng: .*got \[1, -1\]"),
     ],
 )
 def test_bad_rng_is_named(rng: Any, error: type, match: str) -> None:

@@ -420,3 +420,30 @@ def test_the_trajectory_runs_through_every_phase_in_order(backend: Backend, maxi
         assert [bool(v) for v in xp.isnan(t.center_y)] == [c != 1 for c in phase]
     assert float(t.fun[0]) == float(p(backend.asarray([-1.2, 1.0])))
     assert float(xp.min(t.fun)) == float(res.fun)
+
+
+def test_a_scale_whose_units_the_dtype_cannot_hold_is_refused_naming_it() -> None:
+    # It was replaced by 1 without a word: radius 0.3 for scale=1e-200.
+    with pytest.raises(ValueError, match=r"scale=1e-200 gives a radius of 3e-201 and an fscale"):
+        rbo.minimize(
+            lambda x: 1e200 * float(x @ x), np.ones(2), jac=lambda x: 2e200 * x, scale=1e-200
+        )
+
+
+def test_an_error_mid_run_hands_back_the_path_of_every_phase_so_far() -> None:
+    # The partial result held the path of the phase that raised alone, without its codes.
+    p = rbo.problems.rosenbrock
+    calls = [0]
+
+    def fun(x: Any) -> Any:
+        calls[0] += 1
+        if calls[0] > 60:  # after the local phase (about 45 calls), in the first roll
+            raise RuntimeError("the simulation failed")
+        return p(x)
+
+    with pytest.raises(RuntimeError, match="simulation failed") as caught:
+        rbo.minimize(fun, np.array([-1.2, 1.0]), jac=p.jac, return_trajectory=True)
+    t = caught.value.rbo_result.trajectory  # type: ignore[attr-defined]
+    phase = [int(v) for v in t.phase]
+    assert phase[0] == 0 and phase[-1] == 1 and 0 in phase and len(t.x) == len(phase)
+    assert [bool(v) for v in np.isnan(t.center_y)] == [c != 1 for c in phase]
