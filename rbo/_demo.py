@@ -84,6 +84,19 @@ def demo(
     return rows
 
 
+def first_roll(trajectory: Any) -> Any:
+    """The rows of ``res.trajectory`` that are the ball's own path: its first roll (every
+    row when the ball ran alone, ``polish=False``; none when it never rolled)."""
+    import numpy as np
+
+    rows = np.ones(len(trajectory.x), dtype=bool)
+    if "phase" in trajectory:
+        phase, part = np.asarray(trajectory.phase), np.asarray(trajectory.part)
+        rolled = part[phase == 1]
+        rows = part == (rolled[0] if len(rolled) else -1)
+    return rows
+
+
 def plot_paths(
     problem: str, path: str | Path, *, seed: int = 0, budget: int = 2000, **options: Any
 ) -> dict[str, Any]:
@@ -132,13 +145,7 @@ def plot_paths(
         res = exc.rbo_result  # type: ignore[attr-defined]
     evaluated = np.array(seen)
     walk = res.trajectory
-    # The ball's own path: the first roll's rows of the run's path (all of it when the
-    # ball ran alone, with polish=False).
-    rows = np.ones(len(walk.x), dtype=bool)
-    if "phase" in walk:
-        phase, part = np.asarray(walk.phase), np.asarray(walk.part)
-        rolled = part[phase == 1]
-        rows = part == (rolled[0] if len(rolled) else -1)
+    rows = first_roll(walk)
     contacts = np.asarray(walk.x, dtype=float)[rows]
     centres = np.asarray(walk.center_x, dtype=float)[rows]
     rbo_best, rbo_fbest = counted.best_x, counted.best_f

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import rbo
+from rbo._demo import first_roll
 
 OUT = Path(__file__).resolve().parents[1] / "img" / "ironing.png"
 BOWL = rbo.problems.get("wrinkled_bowl", eps=0.2, omega=10.0)
@@ -59,7 +60,7 @@ def main() -> None:
         res = rbo.minimize(
             BOWL, x0, jac=BOWL.jac, radius=radius, lr=0.1, maxiter=300, return_trajectory=True
         )
-        xs = res.trajectory.x[:, 0]
+        xs = res.trajectory.x[first_roll(res.trajectory), 0]  # the ball's own path
         right.plot(
             xs,
             f(xs),
