@@ -19,7 +19,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import rbo
-from rbo._demo import first_roll
 
 OUT = Path(__file__).resolve().parents[1] / "img" / "ironing.png"
 BOWL = rbo.problems.get("wrinkled_bowl", eps=0.2, omega=10.0)
@@ -58,9 +57,10 @@ def main() -> None:
     x0 = np.array([-1.5])
     for radius, color, marker in ((0.01, "tab:blue", "o"), (1.0, "tab:red", "s")):
         res = rbo.minimize(
-            BOWL, x0, jac=BOWL.jac, radius=radius, lr=0.1, maxiter=300, return_trajectory=True
-        )
-        xs = res.trajectory.x[first_roll(res.trajectory), 0]  # the ball's own path
+            BOWL, x0, jac=BOWL.jac, radius=radius, lr=0.1, maxiter=300, return_trajectory=True,
+            polish=False,  # the ball alone, as the text describes it
+        )  # fmt: skip
+        xs = res.trajectory.x[:, 0]
         right.plot(
             xs,
             f(xs),
